@@ -1,0 +1,189 @@
+/**
+ * Stands in for Neon's WebSocket proxy: each WebSocket on /v1 becomes one TCP connection to the local
+ * Postgres, bytes passed through unchanged in binary frames. @neondatabase/serverless reaches it with
+ * neonConfig.wsProxy = "127.0.0.1:PORT/v1", useSecureWebSocket = false, pipelineConnect = false.
+ *
+ * The driver appends `?address=HOST:PORT` (the host from DATABASE_URL); we ignore it and always dial
+ * our configured target, so a stray URL can never make the adapter an open relay to other hosts.
+ */
+import http from 'node:http';
+import net from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer } from 'ws';
+import type { RawData, WebSocket } from 'ws';
+import { FAULT_PATH, FaultSwitch } from './faults.ts';
+import { listenOnFreePort } from './free-port.ts';
+
+/** A running Neon WebSocket adapter. */
+export interface NeonWsAdapter {
+  /** Value for neonConfig.wsProxy / NEON_WS_PROXY, e.g. "127.0.0.1:PORT/v1". */
+  wsProxy: string;
+  /** Full URL of the fault control endpoint. */
+  faultUrl: string;
+  faults: FaultSwitch;
+  stop(): Promise<void>;
+}
+
+type Item = Buffer | 'close';
+
+/**
+ * Delivers items in arrival order, each no earlier than its own arrival + delay. Items that arrive
+ * while earlier ones are still waiting queue behind them, so the byte stream is never reordered even
+ * when the delay changes mid-stream.
+ */
+class DelayLine {
+  private readonly deliver: (item: Item) => void;
+  private queue: { due: number; item: Item }[] = [];
+  private lastDue = 0;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(deliver: (item: Item) => void) {
+    this.deliver = deliver;
+  }
+
+  push(item: Item, delayMs: number): void {
+    if (delayMs <= 0 && this.queue.length === 0) {
+      this.deliver(item);
+      return;
+    }
+    const due = Math.max(Date.now() + delayMs, this.lastDue);
+    this.lastDue = due;
+    this.queue.push({ due, item });
+    this.schedule();
+  }
+
+  clear(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.queue = [];
+  }
+
+  private schedule(): void {
+    const head = this.queue[0];
+    if (this.timer || !head) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      const now = Date.now();
+      while (this.queue[0] && this.queue[0].due <= now) {
+        const next = this.queue.shift();
+        if (next) this.deliver(next.item);
+      }
+      this.schedule();
+    }, Math.max(0, head.due - Date.now()));
+  }
+}
+
+function toBuffer(data: RawData): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return Buffer.from(data);
+}
+
+/** Hard reset (RST) when possible: what a refused/cut connection looks like to the client. */
+function reset(socket: Duplex | net.Socket): void {
+  if (socket instanceof net.Socket && !socket.destroyed) socket.resetAndDestroy();
+  else socket.destroy();
+}
+
+/**
+ * Starts the adapter on 127.0.0.1:<free port>, forwarding to Postgres at `target`.
+ * `faultToken` authorizes POST /__fault (empty string = switch cannot be changed over HTTP).
+ */
+export async function startNeonWsAdapter(
+  target: { host: string; port: number },
+  faultToken: string,
+  log: (msg: string) => void,
+): Promise<NeonWsAdapter> {
+  const faults = new FaultSwitch(faultToken);
+  /** Live bridges, so `refuse` and stop() can cut them. */
+  const bridges = new Set<() => void>();
+  /** Upgrade requests swallowed in `drop` mode: never answered, destroyed on stop. */
+  const hanging = new Set<Duplex>();
+  const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
+
+  const server = http.createServer((req, res) => {
+    if (faults.handle(req, res)) return;
+    res.writeHead(426, { 'content-type': 'text/plain' }).end('WebSocket upgrade required\n');
+  });
+
+  server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+    const pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
+    if (pathname === FAULT_PATH || !/^\/v\d+$/.test(pathname)) {
+      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
+      return;
+    }
+    const { mode } = faults.state;
+    if (mode === 'refuse') {
+      reset(socket);
+      return;
+    }
+    if (mode === 'drop') {
+      hanging.add(socket);
+      socket.on('error', () => {});
+      socket.on('close', () => hanging.delete(socket));
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => bridge(ws, socket));
+  });
+
+  function bridge(ws: WebSocket, rawSocket: Duplex): void {
+    const tcp = net.connect(target); // writes before 'connect' are buffered by net.Socket
+    tcp.setNoDelay(true);
+    let closed = false;
+    const toTcp = new DelayLine((item) => (item === 'close' ? teardown() : tcp.write(item)));
+    const toWs = new DelayLine((item) => (item === 'close' ? teardown() : ws.send(item, { binary: true })));
+    /** Close both sides together; `hard` = RST the client (refuse), else a normal close. */
+    function teardown(hard = false): void {
+      if (closed) return;
+      closed = true;
+      bridges.delete(cut);
+      toTcp.clear();
+      toWs.clear();
+      tcp.destroy();
+      if (hard) reset(rawSocket);
+      else ws.terminate();
+    }
+    const cut = (): void => teardown(true);
+    bridges.add(cut);
+
+    /** Passes one item through the fault switch in the given direction. */
+    const forward = (line: DelayLine, item: Item): void => {
+      const { mode, delayMs } = faults.state;
+      if (mode === 'drop') return; // swallowed; the peer is left waiting
+      line.push(item, mode === 'delay' ? delayMs : 0);
+    };
+
+    ws.on('message', (data) => forward(toTcp, toBuffer(data)));
+    tcp.on('data', (chunk: Buffer) => forward(toWs, chunk));
+    // The client hanging up always frees the Postgres backend at once (even in drop mode), otherwise
+    // fault tests would leak server connections; the server hanging up travels like data.
+    ws.on('close', () => teardown());
+    ws.on('error', () => teardown());
+    tcp.on('close', () => forward(toWs, 'close'));
+    tcp.on('error', () => {}); // 'close' follows
+  }
+
+  faults.onChange(({ mode }) => {
+    if (mode !== 'refuse') return;
+    for (const cut of [...bridges]) cut();
+    for (const socket of [...hanging]) reset(socket);
+  });
+
+  const port = await listenOnFreePort(server);
+  log(`neon-ws-adapter: ws://127.0.0.1:${port}/v1 -> ${target.host}:${target.port}`);
+
+  let stopping: Promise<void> | undefined;
+  return {
+    wsProxy: `127.0.0.1:${port}/v1`,
+    faultUrl: `http://127.0.0.1:${port}${FAULT_PATH}`,
+    faults,
+    stop: () =>
+      (stopping ??= new Promise<void>((resolve) => {
+        for (const cut of [...bridges]) cut();
+        for (const socket of [...hanging]) socket.destroy();
+        wss.close();
+        server.close(() => resolve());
+        server.closeAllConnections(); // keep-alive control connections would otherwise delay close()
+      })),
+  };
+}

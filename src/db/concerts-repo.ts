@@ -1,0 +1,110 @@
+import { and, asc, eq, gte, lte, sql } from 'drizzle-orm';
+import type { Pool } from '@neondatabase/serverless';
+import type { Db } from './client.ts';
+import { concerts } from './schema.ts';
+import type { SeatSource } from '../durable-objects/concert-room/seats.ts';
+
+export type ConcertRow = typeof concerts.$inferSelect;
+
+export interface NewConcert {
+  title: string;
+  venue: string;
+  date: string;
+  startsAt: Date;
+  salesOpenAt: Date;
+  queueConfig: Record<string, unknown>;
+  sections: { name: string; count: number; price: number }[];
+}
+
+/**
+ * Inserts a concert and all its seats in one transaction; seat numbers run 1..N across sections
+ * in the order given.
+ */
+export async function insertConcert(db: Db, input: NewConcert): Promise<ConcertRow> {
+  const seatCount = input.sections.reduce((sum, s) => sum + s.count, 0);
+  return db.transaction(async (tx) => {
+    const [concert] = await tx
+      .insert(concerts)
+      .values({
+        title: input.title,
+        venue: input.venue,
+        date: input.date,
+        startsAt: input.startsAt,
+        salesOpenAt: input.salesOpenAt,
+        seatCount,
+        queueConfig: input.queueConfig,
+      })
+      .returning();
+    // One set-based insert per section: a 100k-seat venue is a handful of statements, not 100k.
+    let first = 1;
+    for (const section of input.sections) {
+      await tx.execute(sql`
+        INSERT INTO seats (concert_id, seat_number, section, price)
+        SELECT ${concert!.id}::uuid, n, ${section.name}, ${section.price}
+          FROM generate_series(${first}::int, ${first + section.count - 1}::int) AS n`);
+      first += section.count;
+    }
+    return concert!;
+  });
+}
+
+export async function findConcert(db: Db, id: string): Promise<ConcertRow | undefined> {
+  const [row] = await db.select().from(concerts).where(eq(concerts.id, id));
+  return row;
+}
+
+/** Concerts on `from`..`to` inclusive (dates as YYYY-MM-DD), by date then start; uses concerts_date_idx. */
+export async function listConcertsByDate(db: Db, from: string, to: string, limit: number): Promise<ConcertRow[]> {
+  return db
+    .select()
+    .from(concerts)
+    .where(and(gte(concerts.date, from), lte(concerts.date, to)))
+    .orderBy(asc(concerts.date), asc(concerts.startsAt), asc(concerts.id))
+    .limit(limit);
+}
+
+export interface RoomSource {
+  salesOpenAt: number;
+  queueConfig: Record<string, unknown>;
+  seats: SeatSource[];
+}
+
+/**
+ * Everything a ConcertRoom starts from: the concert's opening time and settings, and each seat with
+ * its live reservation, if any. Raw SQL over the pool: the room keeps its own long-lived pool.
+ */
+export async function loadRoomSource(pool: Pool, concertId: string): Promise<RoomSource | undefined> {
+  const concert = await pool.query<{ sales_open_at: Date; queue_config: Record<string, unknown> }>(
+    `SELECT sales_open_at, queue_config FROM concerts WHERE id = $1`,
+    [concertId],
+  );
+  const row = concert.rows[0];
+  if (!row) return undefined;
+  const seatRows = await pool.query<{
+    id: string;
+    seat_number: number;
+    section: string;
+    price: number;
+    status: SeatSource['status'];
+    reservation_id: string | null;
+  }>(
+    `SELECT s.id, s.seat_number, s.section, s.price, s.status, rs.reservation_id
+       FROM seats s
+       LEFT JOIN reservation_seats rs ON rs.seat_id = s.id AND rs.active
+      WHERE s.concert_id = $1
+      ORDER BY s.seat_number`,
+    [concertId],
+  );
+  return {
+    salesOpenAt: row.sales_open_at.getTime(),
+    queueConfig: row.queue_config,
+    seats: seatRows.rows.map((s) => ({
+      id: Number(s.id),
+      seatNumber: s.seat_number,
+      section: s.section,
+      price: s.price,
+      status: s.status,
+      reservationId: s.reservation_id,
+    })),
+  };
+}

@@ -1,0 +1,23 @@
+/** The SQLSTATE of a Postgres error, looking through wrappers such as drizzle's DrizzleQueryError. */
+export function sqlState(error: unknown): string | undefined {
+  for (let current: unknown = error, depth = 0; current && depth < 5; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return code;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+/** Postgres unique_violation (e.g. the one-live-reservation-per-seat index). */
+export const isUniqueViolation = (error: unknown) => sqlState(error) === '23505';
+
+/**
+ * True when the error means "could not talk to Postgres" rather than "Postgres said no": no
+ * SQLSTATE at all from the driver's socket layer, or a connection/shutdown/resource class.
+ */
+export function isPostgresUnavailable(error: unknown): boolean {
+  const state = sqlState(error);
+  if (state) return state.startsWith('08') || state.startsWith('53') || state.startsWith('57P');
+  const text = String((error as { message?: unknown })?.message ?? error);
+  return /connect|terminat|websocket|socket|closed|timeout|timed out|ECONN|network/i.test(text);
+}

@@ -1,0 +1,327 @@
+import { DurableObject } from 'cloudflare:workers';
+import type { Pool } from '@neondatabase/serverless';
+import { createPool } from '../../db/client.ts';
+import { loadRoomSource } from '../../db/concerts-repo.ts';
+import { publishSnapshot } from '../../lib/edge-cache.ts';
+import { describeError, logJson } from '../../lib/logging.ts';
+import {
+  admit,
+  completeSession,
+  expireSessions,
+  findBySeq,
+  joinLine,
+  lineStats,
+  nextAdmissionAt,
+  nextSessionExpiry,
+  snapshot,
+  statusOf,
+} from './line.ts';
+import { readMeta, writeMeta } from './meta.ts';
+import { DEFAULT_QUEUE_CONFIG, type AdmissionSnapshot, type QueueConfig, type QueueStatus } from './model.ts';
+import { migrateRoomSchema } from './schema.ts';
+import { isSoldOut, listSeats, reconcileSeats, seatCounts, type RoomSeat, type RoomSeatStatus, type SeatDifference } from './seats.ts';
+
+/** Headers the Worker sets when it hands a verified WebSocket upgrade to the room. */
+export const WS_SEQ_HEADER = 'X-Frontrow-Queue-Seq';
+export const WS_USER_HEADER = 'X-Frontrow-Queue-User';
+
+export type NotFound = { ok: false; reason: 'CONCERT_NOT_FOUND' };
+
+export type JoinResult =
+  | { ok: true; seq: number; jti: string; issuedAt: number; joined: boolean; status: QueueStatus; snapshot: AdmissionSnapshot }
+  | NotFound;
+
+export type StatusResult =
+  | { ok: true; status: QueueStatus; snapshot: AdmissionSnapshot }
+  | NotFound
+  | { ok: false; reason: 'INVALID_QUEUE_TOKEN' };
+
+export interface RoomStats {
+  line: { waiting: number; admitted: number; active: number; completed: number; expired: number };
+  seats: { available: number; held: number; sold: number };
+  config: QueueConfig;
+  soldOut: boolean;
+}
+
+export interface ReconcileReport {
+  ok: true;
+  changed: number;
+  differences: SeatDifference[];
+}
+
+interface WsAttachment {
+  seq: number;
+  lastSent: string;
+}
+
+/**
+ * One per concert (`env.CONCERT_ROOM.getByName(concertId)`). Serializes the waiting line, admission
+ * and the live seat map in SQLite; decisions happen in synchronous transactions, Postgres is
+ * consulted only around them. One alarm, re-armed to the earliest due event, drives admission
+ * windows and session (and hold) expiry.
+ */
+export class ConcertRoom extends DurableObject<Env> {
+  private readonly sql: SqlStorage;
+  private pool: Pool | undefined;
+  private loading: Promise<boolean> | undefined;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.sql = ctx.storage.sql;
+    void ctx.blockConcurrencyWhile(() => {
+      migrateRoomSchema(this.sql);
+      return Promise.resolve();
+    });
+  }
+
+  // ---- RPC surface -------------------------------------------------------------------------
+
+  /** Loads the concert from Postgres if this room has not yet. False when no such concert exists. */
+  async initialize(): Promise<boolean> {
+    return this.ready();
+  }
+
+  /** Joins the line (or returns the existing place) and admits at once when the window has room. */
+  async join(userId: string): Promise<JoinResult> {
+    if (!(await this.ready())) return { ok: false, reason: 'CONCERT_NOT_FOUND' };
+    const now = Date.now();
+    const result = this.ctx.storage.transactionSync(() => {
+      const { row, joined } = joinLine(this.sql, userId, now);
+      if (joined) admit(this.sql, this.config(), this.salesOpenAt(), this.soldOut(), now);
+      return { row: findBySeq(this.sql, row.seq)!, joined };
+    });
+    await this.rearm();
+    const snap = this.snapshot();
+    return {
+      ok: true,
+      seq: result.row.seq,
+      jti: result.row.jti,
+      issuedAt: result.row.issued_at,
+      joined: result.joined,
+      status: statusOf(result.row, snap, now),
+      snapshot: snap,
+    };
+  }
+
+  /** Status of place `seq`, which must belong to `userId` under token id `jti`. */
+  async status(seq: number, userId: string, jti: string): Promise<StatusResult> {
+    if (!(await this.ready())) return { ok: false, reason: 'CONCERT_NOT_FOUND' };
+    const row = findBySeq(this.sql, seq);
+    if (!row || row.user_id !== userId || row.jti !== jti) return { ok: false, reason: 'INVALID_QUEUE_TOKEN' };
+    const snap = this.snapshot();
+    return { ok: true, status: statusOf(row, snap, Date.now()), snapshot: snap };
+  }
+
+  /** Applies an admin's partial settings; wakes the line if that lets more people in. */
+  async configure(patch: Partial<QueueConfig>): Promise<{ ok: true; config: QueueConfig } | NotFound> {
+    if (!(await this.ready())) return { ok: false, reason: 'CONCERT_NOT_FOUND' };
+    const config = { ...this.config(), ...patch };
+    this.ctx.storage.transactionSync(() => {
+      writeMeta(this.sql, 'config', config);
+      admit(this.sql, config, this.salesOpenAt(), this.soldOut(), Date.now());
+    });
+    await this.rearm();
+    await this.announce();
+    return { ok: true, config };
+  }
+
+  /** Ends a user's session early (they paid): their slot frees at once. */
+  async completeSession(userId: string): Promise<boolean> {
+    if (!(await this.ready())) return false;
+    const now = Date.now();
+    const completed = this.ctx.storage.transactionSync(() => {
+      const done = completeSession(this.sql, userId, now);
+      if (done) admit(this.sql, this.config(), this.salesOpenAt(), this.soldOut(), now);
+      return done;
+    });
+    await this.rearm();
+    await this.announce();
+    return completed;
+  }
+
+  async stats(): Promise<RoomStats | NotFound> {
+    if (!(await this.ready())) return { ok: false, reason: 'CONCERT_NOT_FOUND' };
+    return { line: lineStats(this.sql, Date.now()), seats: seatCounts(this.sql), config: this.config(), soldOut: this.soldOut() };
+  }
+
+  async seats(status?: RoomSeatStatus): Promise<RoomSeat[] | NotFound> {
+    if (!(await this.ready())) return { ok: false, reason: 'CONCERT_NOT_FOUND' };
+    return listSeats(this.sql, status);
+  }
+
+  /**
+   * Compares the seat map with Postgres and repairs the room where they differ (Postgres wins).
+   * Returns what differed, seat by seat.
+   */
+  async reconcile(): Promise<ReconcileReport | NotFound> {
+    if (!(await this.ready())) return { ok: false, reason: 'CONCERT_NOT_FOUND' };
+    const concertId = this.ctx.id.name!;
+    const source = await loadRoomSource(this.db(), concertId);
+    if (!source) return { ok: false, reason: 'CONCERT_NOT_FOUND' };
+    const differences = this.ctx.storage.transactionSync(() => reconcileSeats(this.sql, source.seats));
+    await this.rearm();
+    await this.announce();
+    return { ok: true, changed: differences.length, differences };
+  }
+
+  // ---- WebSocket (hibernation API) ---------------------------------------------------------
+
+  /** Accepts a queue WebSocket the Worker has already authenticated. */
+  override async fetch(request: Request): Promise<Response> {
+    if (request.headers.get('Upgrade')?.toLowerCase() !== 'websocket') return new Response('expected a WebSocket upgrade', { status: 426 });
+    if (!(await this.ready())) return new Response('concert not found', { status: 404 });
+    const seq = Number(request.headers.get(WS_SEQ_HEADER));
+    const row = findBySeq(this.sql, seq);
+    if (!row || row.user_id !== request.headers.get(WS_USER_HEADER)) return new Response('unknown place in line', { status: 403 });
+    const { 0: client, 1: server } = new WebSocketPair();
+    this.ctx.acceptWebSocket(server, [`seq:${seq}`]);
+    const first = JSON.stringify(statusOf(row, this.snapshot(), Date.now()));
+    server.serializeAttachment({ seq, lastSent: first } satisfies WsAttachment);
+    server.send(first);
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  override webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): void {
+    // Clients may ask for the current status at any time; anything else is ignored.
+    if (message === 'status') this.push(ws, true);
+  }
+
+  override webSocketClose(ws: WebSocket, code: number): void {
+    ws.close(code === 1005 ? 1000 : code, 'closing');
+  }
+
+  // ---- Alarm --------------------------------------------------------------------------------
+
+  /**
+   * Runs everything due at the time the alarm was armed for. Real alarms never fire early, so
+   * that is "now"; a test that runs the alarm ahead of time advances the room to that moment.
+   * At-least-once safe: each step only acts on what is still due.
+   */
+  override async alarm(): Promise<void> {
+    if (!(await this.ready())) return;
+    const armedFor = readMeta<number | null>(this.sql, 'armedFor') ?? 0;
+    const now = Math.max(Date.now(), armedFor);
+    this.ctx.storage.transactionSync(() => {
+      writeMeta(this.sql, 'armedFor', null);
+      expireSessions(this.sql, now);
+      const due = nextAdmissionAt(this.sql, this.config(), this.salesOpenAt(), this.soldOut());
+      if (due !== null && due <= now) admit(this.sql, this.config(), this.salesOpenAt(), this.soldOut(), now);
+    });
+    await this.rearm();
+    await this.announce();
+  }
+
+  // ---- internals ----------------------------------------------------------------------------
+
+  /** True once the room holds its concert; loads it from Postgres on first use. */
+  private async ready(): Promise<boolean> {
+    if (readMeta<number>(this.sql, 'salesOpenAt') !== undefined) return true;
+    this.loading ??= this.loadFromPostgres().finally(() => {
+      this.loading = undefined;
+    });
+    return this.loading;
+  }
+
+  private async loadFromPostgres(): Promise<boolean> {
+    const concertId = this.ctx.id.name;
+    if (!concertId) return false;
+    const source = await loadRoomSource(this.db(), concertId);
+    if (!source) return false;
+    // Another caller may have finished loading while we awaited Postgres.
+    if (readMeta<number>(this.sql, 'salesOpenAt') !== undefined) return true;
+    this.ctx.storage.transactionSync(() => {
+      reconcileSeats(this.sql, source.seats);
+      writeMeta(this.sql, 'config', { ...DEFAULT_QUEUE_CONFIG, ...pickQueueConfig(source.queueConfig) });
+      writeMeta(this.sql, 'salesOpenAt', source.salesOpenAt);
+    });
+    await this.rearm();
+    return true;
+  }
+
+  private db(): Pool {
+    // A long-lived pool: holds and expiry ride warm connections (DESIGN.md §5).
+    this.pool ??= createPool(this.env, { max: 3 });
+    return this.pool;
+  }
+
+  private config(): QueueConfig {
+    return readMeta<QueueConfig>(this.sql, 'config') ?? DEFAULT_QUEUE_CONFIG;
+  }
+
+  private salesOpenAt(): number {
+    return readMeta<number>(this.sql, 'salesOpenAt') ?? Number.POSITIVE_INFINITY;
+  }
+
+  private soldOut(): boolean {
+    return isSoldOut(this.sql);
+  }
+
+  private snapshot(): AdmissionSnapshot {
+    return snapshot(this.sql, this.config(), this.salesOpenAt(), this.soldOut());
+  }
+
+  /** Points the one alarm at the earliest due event: a window opening or a session ending. */
+  private async rearm(): Promise<void> {
+    const candidates = [
+      nextAdmissionAt(this.sql, this.config(), this.salesOpenAt(), this.soldOut()),
+      nextSessionExpiry(this.sql),
+    ].filter((t): t is number => t !== null);
+    const next = candidates.length ? Math.min(...candidates) : null;
+    if (next === (readMeta<number | null>(this.sql, 'armedFor') ?? null)) return;
+    writeMeta(this.sql, 'armedFor', next);
+    if (next === null) await this.ctx.storage.deleteAlarm();
+    else await this.ctx.storage.setAlarm(next);
+  }
+
+  /**
+   * Tells the world the line moved: refreshes the edge snapshot here (other locations pick it up
+   * within its one-second lifetime) and pushes each connected client its status if it changed.
+   */
+  private async announce(): Promise<void> {
+    const concertId = this.ctx.id.name;
+    if (concertId) {
+      try {
+        await publishSnapshot(concertId, this.snapshot());
+      } catch (error) {
+        logJson('warn', 'snapshot publish failed', { concertId, ...describeError(error) });
+      }
+    }
+    this.broadcast();
+  }
+
+  /** Pushes each connected client its status if it changed. */
+  private broadcast(): void {
+    const sockets = this.ctx.getWebSockets();
+    if (sockets.length === 0) return;
+    for (const ws of sockets) this.push(ws, false);
+  }
+
+  private push(ws: WebSocket, force: boolean): void {
+    const attachment = ws.deserializeAttachment() as WsAttachment | null;
+    if (!attachment) return;
+    const row = findBySeq(this.sql, attachment.seq);
+    if (!row) return;
+    const message = JSON.stringify(statusOf(row, this.snapshot(), Date.now()));
+    if (!force && message === attachment.lastSent) return;
+    try {
+      ws.send(message);
+      ws.serializeAttachment({ seq: attachment.seq, lastSent: message } satisfies WsAttachment);
+    } catch (error) {
+      logJson('warn', 'websocket push failed', { seq: attachment.seq, ...describeError(error) });
+    }
+  }
+}
+
+/** Keeps only known settings with the right types from a stored (possibly older) config object. */
+function pickQueueConfig(raw: Record<string, unknown>): Partial<QueueConfig> {
+  const picked: Partial<QueueConfig> = {};
+  for (const key of ['admitPerWindow', 'windowSeconds', 'sessionSeconds', 'holdSeconds'] as const) {
+    const value = raw[key];
+    if (typeof value === 'number' && Number.isInteger(value) && value > 0) picked[key] = value;
+  }
+  if (raw.maxActive === null || (typeof raw.maxActive === 'number' && Number.isInteger(raw.maxActive) && raw.maxActive > 0)) {
+    picked.maxActive = raw.maxActive;
+  }
+  if (typeof raw.paused === 'boolean') picked.paused = raw.paused;
+  return picked;
+}

@@ -1,0 +1,82 @@
+// The room's live seat map: synchronous functions over SqlStorage.
+
+export type RoomSeatStatus = 'available' | 'held' | 'sold';
+
+export interface RoomSeat {
+  seatNumber: number;
+  section: string;
+  price: number;
+  status: RoomSeatStatus;
+}
+
+export interface SeatSource {
+  id: number;
+  seatNumber: number;
+  section: string;
+  price: number;
+  status: RoomSeatStatus;
+  reservationId: string | null;
+}
+
+export function seatCounts(sql: SqlStorage): { available: number; held: number; sold: number } {
+  const rows = sql.exec<{ status: RoomSeatStatus; n: number }>(`SELECT status, COUNT(*) AS n FROM seats GROUP BY status`).toArray();
+  const counts = { available: 0, held: 0, sold: 0 };
+  for (const row of rows) counts[row.status] = row.n;
+  return counts;
+}
+
+/** Sold out means nothing left to hold now or later: no seat available and none merely held. */
+export function isSoldOut(sql: SqlStorage): boolean {
+  const { available, held } = seatCounts(sql);
+  return sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM seats`).one().n > 0 && available + held === 0;
+}
+
+export function listSeats(sql: SqlStorage, status?: RoomSeatStatus): RoomSeat[] {
+  const query = `SELECT seat_number AS seatNumber, section, price, status FROM seats ${status ? 'WHERE status = ?' : ''} ORDER BY seat_number`;
+  return sql.exec<{ seatNumber: number; section: string; price: number; status: RoomSeatStatus }>(query, ...(status ? [status] : [])).toArray();
+}
+
+export interface SeatDifference {
+  seatNumber: number;
+  room: { status: RoomSeatStatus; reservationId: string | null } | null;
+  postgres: { status: RoomSeatStatus; reservationId: string | null } | null;
+}
+
+/** Makes the seat map equal to `truth` (Postgres) and lists every seat that differed. */
+export function reconcileSeats(sql: SqlStorage, truth: readonly SeatSource[]): SeatDifference[] {
+  const current = new Map(
+    sql
+      .exec<{ seat_number: number; seat_id: number; status: RoomSeatStatus; reservation_id: string | null }>(
+        `SELECT seat_number, seat_id, status, reservation_id FROM seats`,
+      )
+      .toArray()
+      .map((row) => [row.seat_number, row]),
+  );
+  const differences: SeatDifference[] = [];
+  for (const seat of truth) {
+    const mine = current.get(seat.seatNumber);
+    current.delete(seat.seatNumber);
+    if (mine && mine.status === seat.status && mine.reservation_id === seat.reservationId) continue;
+    differences.push({
+      seatNumber: seat.seatNumber,
+      room: mine ? { status: mine.status, reservationId: mine.reservation_id } : null,
+      postgres: { status: seat.status, reservationId: seat.reservationId },
+    });
+    sql.exec(
+      `INSERT INTO seats (seat_number, seat_id, section, price, status, reservation_id) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (seat_number) DO UPDATE SET seat_id = excluded.seat_id, section = excluded.section, price = excluded.price,
+         status = excluded.status, reservation_id = excluded.reservation_id`,
+      seat.seatNumber,
+      seat.id,
+      seat.section,
+      seat.price,
+      seat.status,
+      seat.reservationId,
+    );
+  }
+  for (const [seatNumber, mine] of current) {
+    differences.push({ seatNumber, room: { status: mine.status, reservationId: mine.reservation_id }, postgres: null });
+    sql.exec(`DELETE FROM seats WHERE seat_number = ?`, seatNumber);
+  }
+  return differences;
+}

@@ -1,0 +1,60 @@
+import { SignJWT, errors as joseErrors, jwtVerify } from 'jose';
+import { unauthenticated } from './errors.ts';
+
+/** `typ` header of user tokens. Queue tokens carry another, so neither passes for the other. */
+export const USER_TOKEN_TYPE = 'JWT';
+
+/** Lifetime of tokens minted by `POST /auth/dev-token`. @default 3600 */
+export const DEV_TOKEN_TTL_SECONDS = 3600;
+
+const encoder = new TextEncoder();
+
+/** Decodes a shared HS256 secret; rejects short ones so a misconfigured deploy fails loudly. */
+export function secretKey(secret: string, name: string): Uint8Array {
+  const key = encoder.encode(secret);
+  if (key.byteLength < 32) throw new Error(`${name} must be at least 32 bytes`);
+  return key;
+}
+
+/** Signs a user token (HS256, `sub` = user id, `exp` set). Used by dev auth and tests. */
+export async function signUserToken(
+  secret: string,
+  userId: string,
+  ttlSeconds = DEV_TOKEN_TTL_SECONDS,
+): Promise<{ token: string; expiresAt: Date }> {
+  const issuedAt = Math.floor(Date.now() / 1000);
+  const expiresAt = issuedAt + ttlSeconds;
+  const token = await new SignJWT({})
+    .setProtectedHeader({ alg: 'HS256', typ: USER_TOKEN_TYPE })
+    .setSubject(userId)
+    .setIssuedAt(issuedAt)
+    .setExpirationTime(expiresAt)
+    .sign(secretKey(secret, 'AUTH_SECRET'));
+  return { token, expiresAt: new Date(expiresAt * 1000) };
+}
+
+/**
+ * Verifies a user token and returns its user id. HS256 only (so `alg: none` and key-confusion
+ * tricks fail), `exp` and `sub` required, and the `typ` header must not be a queue token's.
+ */
+export async function verifyUserToken(secret: string, token: string): Promise<string> {
+  try {
+    const { payload } = await jwtVerify(token, secretKey(secret, 'AUTH_SECRET'), {
+      algorithms: ['HS256'],
+      requiredClaims: ['exp', 'sub'],
+      typ: USER_TOKEN_TYPE,
+    });
+    if (!payload.sub) throw unauthenticated('Token has an empty subject');
+    return payload.sub;
+  } catch (error) {
+    if (error instanceof joseErrors.JWTExpired) throw unauthenticated('Token has expired');
+    if (error instanceof joseErrors.JOSEError) throw unauthenticated('Token is invalid');
+    throw error;
+  }
+}
+
+/** Extracts the credentials of an `Authorization: Bearer` header, or undefined. */
+export function bearerToken(header: string | undefined): string | undefined {
+  const match = header?.match(/^Bearer +([^\s]+)\s*$/i);
+  return match?.[1];
+}

@@ -1,0 +1,38 @@
+// zod schemas shared by validation, the OpenAPI document and tests.
+import { z } from '@hono/zod-openapi';
+import { QUEUE_CONFIG_LIMITS } from '../durable-objects/concert-room/model.ts';
+
+export const UuidSchema = z.uuid().openapi({ example: '6f1c2a52-8d0e-4c4e-9a55-0e2f4c7b9a10' });
+
+/** A calendar date, validated as a real one (2026-02-30 fails). */
+export const DateSchema = z.iso.date().openapi({ example: '2026-12-24' });
+
+export const DateTimeSchema = z.iso.datetime({ offset: true }).openapi({ example: '2026-12-24T20:00:00Z' });
+
+export const ConcertIdParams = z.object({ id: UuidSchema.openapi({ param: { name: 'id', in: 'path' } }) });
+
+const positiveInt = (max: number) => z.number().int().min(1).max(max);
+
+/** Admin-settable queue settings; every field optional on PATCH. */
+export const QueueConfigPatchSchema = z
+  .strictObject({
+    admitPerWindow: positiveInt(QUEUE_CONFIG_LIMITS.admitPerWindow),
+    windowSeconds: positiveInt(QUEUE_CONFIG_LIMITS.windowSeconds),
+    maxActive: positiveInt(QUEUE_CONFIG_LIMITS.maxActive).nullable(),
+    sessionSeconds: positiveInt(QUEUE_CONFIG_LIMITS.sessionSeconds),
+    holdSeconds: positiveInt(QUEUE_CONFIG_LIMITS.holdSeconds),
+    paused: z.boolean(),
+  })
+  .partial()
+  .openapi('QueueConfigPatch');
+
+export const QueueConfigSchema = z
+  .object({
+    admitPerWindow: z.number().int(),
+    windowSeconds: z.number().int(),
+    maxActive: z.number().int().nullable(),
+    sessionSeconds: z.number().int(),
+    holdSeconds: z.number().int(),
+    paused: z.boolean(),
+  })
+  .openapi('QueueConfig');

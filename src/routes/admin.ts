@@ -1,0 +1,129 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import { requireAdmin } from '../lib/admin.ts';
+import { notFound } from '../lib/errors.ts';
+import { problemResponse } from '../lib/problem-schemas.ts';
+import { ConcertIdParams, DateSchema, DateTimeSchema, QueueConfigPatchSchema, QueueConfigSchema, UuidSchema } from '../lib/schemas.ts';
+import { createConcert, MAX_SEATS_PER_CONCERT } from '../services/concerts.ts';
+import type { App } from '../types.ts';
+
+const Price = z.number().int().min(0).max(1_000_000);
+const SeatCount = z.number().int().min(1).max(MAX_SEATS_PER_CONCERT);
+
+export const CreateConcertSchema = z
+  .strictObject({
+    title: z.string().trim().min(1).max(200),
+    venue: z.string().trim().min(1).max(200),
+    date: DateSchema,
+    startsAt: DateTimeSchema,
+    salesOpenAt: DateTimeSchema,
+    seats: z.strictObject({ count: SeatCount, price: Price }).optional(),
+    sections: z
+      .array(z.strictObject({ name: z.string().trim().min(1).max(50), count: SeatCount, price: Price }))
+      .min(1)
+      .max(50)
+      .optional(),
+    queue: QueueConfigPatchSchema.optional(),
+  })
+  .openapi('CreateConcert');
+
+export const ConcertSchema = z
+  .object({
+    id: UuidSchema,
+    title: z.string(),
+    venue: z.string(),
+    date: z.string(),
+    startsAt: z.string(),
+    salesOpenAt: z.string(),
+    seatCount: z.number().int(),
+    queue: QueueConfigSchema.optional(),
+  })
+  .openapi('Concert');
+
+const StatsSchema = z
+  .object({
+    concertId: UuidSchema,
+    waiting: z.number().int(),
+    admitted: z.number().int(),
+    active: z.number().int(),
+    completed: z.number().int(),
+    expired: z.number().int(),
+    soldOut: z.boolean(),
+    seats: z.object({ available: z.number().int(), held: z.number().int(), sold: z.number().int() }),
+    queue: QueueConfigSchema,
+  })
+  .openapi('ConcertStats');
+
+const adminResponses = {
+  400: problemResponse('Invalid input (VALIDATION_FAILED)'),
+  401: problemResponse('No admin token (UNAUTHENTICATED)'),
+  403: problemResponse('Not the admin token (FORBIDDEN)'),
+};
+
+const createRouteDef = createRoute({
+  method: 'post',
+  path: '/admin/concerts',
+  tags: ['admin'],
+  summary: 'Create a concert with its seats (count + price, or sections) and queue settings',
+  security: [{ adminToken: [] }],
+  middleware: [requireAdmin] as const,
+  request: { body: { required: true, content: { 'application/json': { schema: CreateConcertSchema } } } },
+  responses: { 201: { description: 'Created', content: { 'application/json': { schema: ConcertSchema } } }, ...adminResponses },
+});
+
+const patchQueueRoute = createRoute({
+  method: 'patch',
+  path: '/admin/concerts/{id}/queue',
+  tags: ['admin'],
+  summary: 'Change admission and hold settings, or pause the line',
+  security: [{ adminToken: [] }],
+  middleware: [requireAdmin] as const,
+  request: { params: ConcertIdParams, body: { required: true, content: { 'application/json': { schema: QueueConfigPatchSchema } } } },
+  responses: {
+    200: { description: 'The settings now in force', content: { 'application/json': { schema: QueueConfigSchema } } },
+    404: problemResponse('No such concert (CONCERT_NOT_FOUND)'),
+    ...adminResponses,
+  },
+});
+
+const statsRoute = createRoute({
+  method: 'get',
+  path: '/admin/concerts/{id}/stats',
+  tags: ['admin'],
+  summary: 'Line and seat counts',
+  security: [{ adminToken: [] }],
+  middleware: [requireAdmin] as const,
+  request: { params: ConcertIdParams },
+  responses: {
+    200: { description: 'Counts', content: { 'application/json': { schema: StatsSchema } } },
+    404: problemResponse('No such concert (CONCERT_NOT_FOUND)'),
+    ...adminResponses,
+  },
+});
+
+const concertNotFound = (id: string) => notFound('CONCERT_NOT_FOUND', `No concert ${id}`);
+
+export function registerAdminRoutes(app: App): void {
+  app.openAPIRegistry.registerComponent('securitySchemes', 'adminToken', { type: 'http', scheme: 'bearer' });
+
+  app.openapi(createRouteDef, async (c) => {
+    const concert = await createConcert(
+      { db: c.var.db(), roomFor: (id) => c.env.CONCERT_ROOM.getByName(id) },
+      c.req.valid('json'),
+    );
+    return c.json(concert, 201);
+  });
+
+  app.openapi(patchQueueRoute, async (c) => {
+    const { id } = c.req.valid('param');
+    const result = await c.env.CONCERT_ROOM.getByName(id).configure(c.req.valid('json'));
+    if (!result.ok) throw concertNotFound(id);
+    return c.json(result.config, 200);
+  });
+
+  app.openapi(statsRoute, async (c) => {
+    const { id } = c.req.valid('param');
+    const stats = await c.env.CONCERT_ROOM.getByName(id).stats();
+    if ('ok' in stats) throw concertNotFound(id);
+    return c.json({ concertId: id, ...stats.line, soldOut: stats.soldOut, seats: stats.seats, queue: stats.config }, 200);
+  });
+}

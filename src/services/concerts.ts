@@ -1,0 +1,60 @@
+import type { Db } from '../db/client.ts';
+import { insertConcert, type ConcertRow } from '../db/concerts-repo.ts';
+import { DEFAULT_QUEUE_CONFIG, type QueueConfig } from '../durable-objects/concert-room/model.ts';
+import { validationFailed } from '../lib/errors.ts';
+import { describeError, logJson } from '../lib/logging.ts';
+import type { RoomStub } from './queue.ts';
+
+export interface CreateConcertInput {
+  title: string;
+  venue: string;
+  date: string;
+  startsAt: string;
+  salesOpenAt: string;
+  seats?: { count: number; price: number } | undefined;
+  sections?: { name: string; count: number; price: number }[] | undefined;
+  queue?: Partial<QueueConfig> | undefined;
+}
+
+/** Total seats one concert may have; the room keeps them all in one SQLite table. */
+export const MAX_SEATS_PER_CONCERT = 100_000;
+
+export function concertView(row: ConcertRow) {
+  return {
+    id: row.id,
+    title: row.title,
+    venue: row.venue,
+    date: row.date,
+    startsAt: row.startsAt.toISOString(),
+    salesOpenAt: row.salesOpenAt.toISOString(),
+    seatCount: row.seatCount,
+  };
+}
+
+/**
+ * Writes the concert and its seats to Postgres (one transaction), then warms its room. The room
+ * loads itself from Postgres on first use anyway, so a failed warm-up loses nothing.
+ */
+export async function createConcert(deps: { db: Db; roomFor: (id: string) => RoomStub }, input: CreateConcertInput) {
+  const sections = input.sections ?? (input.seats ? [{ name: 'general', ...input.seats }] : []);
+  if ((input.seats ? 1 : 0) + (input.sections ? 1 : 0) !== 1) throw validationFailed('Give exactly one of seats or sections');
+  const total = sections.reduce((sum, s) => sum + s.count, 0);
+  if (total > MAX_SEATS_PER_CONCERT) throw validationFailed(`A concert has at most ${MAX_SEATS_PER_CONCERT} seats`);
+  if (new Set(sections.map((s) => s.name)).size !== sections.length) throw validationFailed('Section names must be distinct');
+  const queue = { ...DEFAULT_QUEUE_CONFIG, ...input.queue };
+  const row = await insertConcert(deps.db, {
+    title: input.title,
+    venue: input.venue,
+    date: input.date,
+    startsAt: new Date(input.startsAt),
+    salesOpenAt: new Date(input.salesOpenAt),
+    queueConfig: { ...queue },
+    sections,
+  });
+  try {
+    await deps.roomFor(row.id).initialize();
+  } catch (error) {
+    logJson('warn', 'room warm-up failed; it will load on first use', { concertId: row.id, ...describeError(error) });
+  }
+  return { ...concertView(row), queue };
+}

@@ -1,0 +1,83 @@
+import { env } from 'cloudflare:workers';
+import type { QueueConfig } from '../../src/durable-objects/concert-room/model.ts';
+import { signUserToken } from '../../src/lib/auth.ts';
+import { api } from './api.ts';
+
+export const adminHeaders = () => ({ Authorization: `Bearer ${env.ADMIN_TOKEN}` });
+
+export interface TestConcert {
+  id: string;
+  title: string;
+  date: string;
+  salesOpenAt: string;
+  seatCount: number;
+}
+
+/**
+ * Creates a concert through the admin API. By default sales open in an hour, so joins queue up
+ * until a test runs the room's alarm; pass `salesOpenAt` to change that.
+ */
+export async function createConcert(
+  options: { seats?: number; price?: number; salesOpenAt?: Date; date?: string; queue?: Partial<QueueConfig> } = {},
+): Promise<TestConcert> {
+  const salesOpenAt = options.salesOpenAt ?? new Date(Date.now() + 3_600_000);
+  const date = options.date ?? '2027-01-15';
+  const response = await api('/admin/concerts', {
+    method: 'POST',
+    headers: adminHeaders(),
+    json: {
+      title: `Test concert ${crypto.randomUUID().slice(0, 8)}`,
+      venue: 'Test Hall',
+      date,
+      startsAt: `${date}T20:00:00Z`,
+      salesOpenAt: salesOpenAt.toISOString(),
+      seats: { count: options.seats ?? 50, price: options.price ?? 500 },
+      ...(options.queue ? { queue: options.queue } : {}),
+    },
+  });
+  if (response.status !== 201) throw new Error(`create concert failed: ${response.status} ${await response.text()}`);
+  return response.json<TestConcert>();
+}
+
+export const room = (concertId: string) => env.CONCERT_ROOM.getByName(concertId);
+
+/** A user token signed directly (faster than the dev-token endpoint for a thousand users). */
+export async function tokenFor(userId: string): Promise<string> {
+  return (await signUserToken(env.AUTH_SECRET, userId)).token;
+}
+
+export interface JoinBody {
+  token: string;
+  position: number;
+  status: string;
+  estimatedWaitSeconds: number;
+}
+
+/** POST /queue/token as `userId`; returns the raw response. */
+export async function join(concertId: string, userId: string, userToken?: string): Promise<Response> {
+  return api('/queue/token', {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${userToken ?? (await tokenFor(userId))}` },
+    json: { concertId },
+  });
+}
+
+export async function joinOk(concertId: string, userId: string): Promise<JoinBody> {
+  const response = await join(concertId, userId);
+  if (response.status !== 201) throw new Error(`join failed: ${response.status} ${await response.text()}`);
+  return response.json<JoinBody>();
+}
+
+export async function queueStatus(queueToken: string): Promise<Response> {
+  return api('/queue/status', { headers: { 'Queue-Token': queueToken } });
+}
+
+export async function stats(concertId: string) {
+  const response = await api(`/admin/concerts/${concertId}/stats`, { headers: adminHeaders() });
+  if (response.status !== 200) throw new Error(`stats failed: ${response.status} ${await response.text()}`);
+  return response.json<{ waiting: number; admitted: number; active: number; completed: number; expired: number; soldOut: boolean; seats: Record<string, number> }>();
+}
+
+export async function patchQueue(concertId: string, patch: Partial<QueueConfig>): Promise<Response> {
+  return api(`/admin/concerts/${concertId}/queue`, { method: 'PATCH', headers: adminHeaders(), json: patch });
+}

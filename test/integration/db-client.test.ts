@@ -1,0 +1,71 @@
+import { env } from 'cloudflare:workers';
+import { eq } from 'drizzle-orm';
+import { describe, expect, it } from 'vitest';
+import { createDb, createPool } from '../../src/db/client.ts';
+import { concerts } from '../../src/db/schema.ts';
+import { directQuery } from '../helpers/postgres.ts';
+
+describe('db client (Neon driver through the WebSocket adapter)', () => {
+  it('writes a row that a direct Postgres connection reads back', async () => {
+    const pool = createPool(env);
+    try {
+      const db = createDb(pool);
+      const title = `Round trip ${crypto.randomUUID()}`;
+      const [created] = await db
+        .insert(concerts)
+        .values({
+          title,
+          venue: 'Test Hall',
+          date: '2026-12-01',
+          startsAt: new Date('2026-12-01T20:00:00Z'),
+          salesOpenAt: new Date('2026-11-24T10:00:00Z'),
+          seatCount: 10,
+        })
+        .returning();
+      expect(created?.id).toMatch(/^[0-9a-f-]{36}$/);
+
+      const rows = await directQuery<{ title: string; date: string; seat_count: number }>(
+        `SELECT title, to_char(date, 'YYYY-MM-DD') AS date, seat_count FROM concerts WHERE id = $1`,
+        [created!.id],
+      );
+      expect(rows).toEqual([{ title, date: '2026-12-01', seat_count: 10 }]);
+
+      const [readBack] = await db.select().from(concerts).where(eq(concerts.id, created!.id));
+      expect(readBack?.startsAt.toISOString()).toBe('2026-12-01T20:00:00.000Z');
+    } finally {
+      await pool.end();
+    }
+  });
+
+  it('rolls a failed transaction back completely', async () => {
+    const pool = createPool(env);
+    const title = `Rolled back ${crypto.randomUUID()}`;
+    try {
+      const db = createDb(pool);
+      await expect(
+        db.transaction(async (tx) => {
+          await tx.insert(concerts).values({
+            title,
+            venue: 'Test Hall',
+            date: '2026-12-02',
+            startsAt: new Date('2026-12-02T20:00:00Z'),
+            salesOpenAt: new Date('2026-11-24T10:00:00Z'),
+            seatCount: 5,
+          });
+          // Violates seat_count's CHECK: the first insert must vanish with it.
+          await tx.insert(concerts).values({
+            title,
+            venue: 'Test Hall',
+            date: '2026-12-02',
+            startsAt: new Date('2026-12-02T20:00:00Z'),
+            salesOpenAt: new Date('2026-11-24T10:00:00Z'),
+            seatCount: 0,
+          });
+        }),
+      ).rejects.toThrow();
+    } finally {
+      await pool.end();
+    }
+    expect(await directQuery('SELECT 1 FROM concerts WHERE title = $1', [title])).toEqual([]);
+  });
+});

@@ -1,0 +1,71 @@
+import { describe, expect, it } from 'vitest';
+import { SignJWT } from 'jose';
+import { env } from 'cloudflare:workers';
+import { api, userToken } from '../helpers/api.ts';
+import { expectProblem } from '../helpers/problem.ts';
+
+describe('error responses', () => {
+  it('answers an unknown route with 404 problem+json', async () => {
+    await expectProblem(await api('/no/such/route'), 404, 'ROUTE_NOT_FOUND');
+  });
+
+  it('answers malformed JSON with 400 VALIDATION_FAILED', async () => {
+    const response = await api('/auth/dev-token', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: '{"userId": ',
+    });
+    const problem = await expectProblem(response, 400, 'VALIDATION_FAILED');
+    expect(problem.detail).toMatch(/not valid JSON/);
+  });
+
+  it('rejects unknown body keys with 400', async () => {
+    const problem = await expectProblem(
+      await api('/auth/dev-token', { method: 'POST', json: { userId: 'u1', admin: true } }),
+      400,
+      'VALIDATION_FAILED',
+    );
+    expect(problem.detail).toMatch(/admin/);
+  });
+
+  it('rejects a body sent without a JSON content type with 415', async () => {
+    await expectProblem(await api('/auth/dev-token', { method: 'POST', body: '{"userId":"u1"}' }), 415, 'UNSUPPORTED_MEDIA_TYPE');
+  });
+
+  it('sets secure headers and a request id on every response', async () => {
+    const response = await api('/no/such/route');
+    expect(response.headers.get('X-Content-Type-Options')).toBe('nosniff');
+    expect(response.headers.get('X-Request-Id')).toBeTruthy();
+    await response.body?.cancel();
+  });
+});
+
+describe('user auth', () => {
+  it('mints a dev token that verifies', async () => {
+    const token = await userToken('alice');
+    expect(token.split('.')).toHaveLength(3);
+  });
+
+  it('answers 401 with WWW-Authenticate for a missing, tampered, alg:none or expired token', async () => {
+    const good = await userToken('mallory');
+    const [header, , signature] = good.split('.') as [string, string, string];
+    const forgedPayload = btoa(JSON.stringify({ sub: 'alice', exp: 9_999_999_999 })).replaceAll('=', '');
+    const none = `${btoa(JSON.stringify({ alg: 'none', typ: 'JWT' })).replaceAll('=', '')}.${forgedPayload}.`;
+    const key = new TextEncoder().encode(env.AUTH_SECRET);
+    const expired = await new SignJWT({}).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).setSubject('alice').setExpirationTime(1).sign(key);
+    const noExp = await new SignJWT({}).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).setSubject('alice').sign(key);
+    const otherSecret = await new SignJWT({})
+      .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+      .setSubject('alice')
+      .setExpirationTime('1h')
+      .sign(new TextEncoder().encode('x'.repeat(32)));
+    for (const token of [undefined, `${header}.${forgedPayload}.${signature}`, none, expired, noExp, otherSecret, 'garbage']) {
+      // A protected probe: any route behind requireUser. /auth/whoami exists for exactly this.
+      const response = await api('/auth/whoami', { headers: token ? { Authorization: `Bearer ${token}` } : {} });
+      await expectProblem(response, 401, 'UNAUTHENTICATED');
+      expect(response.headers.get('WWW-Authenticate')).toMatch(/^Bearer /);
+    }
+    const ok = await api('/auth/whoami', { headers: { Authorization: `Bearer ${good}` } });
+    expect(await ok.json()).toEqual({ userId: 'mallory' });
+  });
+});
