@@ -13,8 +13,10 @@ import { requestDb } from './lib/request-db.ts';
 import { validationHook } from './lib/validation.ts';
 import { registerAdminRoutes } from './routes/admin.ts';
 import { registerAuthRoutes } from './routes/auth.ts';
+import { registerConcertRoutes } from './routes/concerts.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import { registerQueueRoutes } from './routes/queue.ts';
+import { registerReservationRoutes } from './routes/reservations.ts';
 import type { AppEnv } from './types.ts';
 
 /** Largest JSON body any route accepts; the biggest legitimate one (a concert with sections) is far smaller. */
@@ -79,6 +81,8 @@ export function createApp() {
   registerHealthRoutes(app);
   registerAuthRoutes(app);
   registerQueueRoutes(app);
+  registerConcertRoutes(app);
+  registerReservationRoutes(app);
   registerAdminRoutes(app);
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'userToken', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });

@@ -1,5 +1,6 @@
 import { Pool, neonConfig } from '@neondatabase/serverless';
 import { drizzle } from 'drizzle-orm/neon-serverless';
+import { describeError, logJson } from '../lib/logging.ts';
 import * as schema from './schema.ts';
 
 /** What the db client needs from the environment; a service never reads `c.env` itself. */
@@ -31,11 +32,15 @@ function configureLocalProxy(proxy: string): void {
  */
 export function createPool(config: DbConfig, options: { max?: number } = {}): Pool {
   if (config.NEON_WS_PROXY) configureLocalProxy(config.NEON_WS_PROXY);
-  return new Pool({
+  const pool = new Pool({
     connectionString: config.DATABASE_URL,
     max: options.max ?? 2,
     connectionTimeoutMillis: 5_000,
   });
+  // An idle connection that breaks is reported here; unheard, the 'error' event would throw and take
+  // the isolate (or a Durable Object holding the pool) down with it. The pool replaces the client.
+  pool.on('error', (error: Error) => logJson('warn', 'idle postgres connection failed', describeError(error)));
+  return pool;
 }
 
 /** drizzle over a Neon pool, with the app's schema. */

@@ -63,10 +63,21 @@ export async function listConcertsByDate(db: Db, from: string, to: string, limit
     .limit(limit);
 }
 
+/** A reservation that still owns its seats (held or confirmed). */
+export interface LiveReservation {
+  id: string;
+  userId: string;
+  status: 'held' | 'confirmed';
+  amount: number;
+  expiresAt: number;
+  createdAt: number;
+}
+
 export interface RoomSource {
   salesOpenAt: number;
   queueConfig: Record<string, unknown>;
   seats: SeatSource[];
+  reservations: LiveReservation[];
 }
 
 /**
@@ -95,8 +106,28 @@ export async function loadRoomSource(pool: Pool, concertId: string): Promise<Roo
       ORDER BY s.seat_number`,
     [concertId],
   );
+  const reservationRows = await pool.query<{
+    id: string;
+    user_id: string;
+    status: 'held' | 'confirmed';
+    amount: number;
+    expires_at: Date;
+    created_at: Date;
+  }>(
+    `SELECT id, user_id, status, amount, expires_at, created_at FROM reservations
+      WHERE concert_id = $1 AND status IN ('held', 'confirmed')`,
+    [concertId],
+  );
   return {
     salesOpenAt: row.sales_open_at.getTime(),
+    reservations: reservationRows.rows.map((r) => ({
+      id: r.id,
+      userId: r.user_id,
+      status: r.status,
+      amount: r.amount,
+      expiresAt: r.expires_at.getTime(),
+      createdAt: r.created_at.getTime(),
+    })),
     queueConfig: row.queue_config,
     seats: seatRows.rows.map((s) => ({
       id: Number(s.id),

@@ -1,5 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { requireAdmin } from '../lib/admin.ts';
+import { purgeConcertLists } from '../lib/edge-cache.ts';
 import { notFound } from '../lib/errors.ts';
 import { problemResponse } from '../lib/problem-schemas.ts';
 import { ConcertIdParams, DateSchema, DateTimeSchema, QueueConfigPatchSchema, QueueConfigSchema, UuidSchema } from '../lib/schemas.ts';
@@ -100,6 +101,28 @@ const statsRoute = createRoute({
   },
 });
 
+const reconcileRoute = createRoute({
+  method: 'post',
+  path: '/admin/concerts/{id}/reconcile',
+  tags: ['admin'],
+  summary: 'Compare the room’s seat map with Postgres, repair the room (Postgres wins), report differences',
+  security: [{ adminToken: [] }],
+  middleware: [requireAdmin] as const,
+  request: { params: ConcertIdParams },
+  responses: {
+    200: {
+      description: 'What differed',
+      content: {
+        'application/json': {
+          schema: z.object({ concertId: UuidSchema, changed: z.number().int(), differences: z.array(z.record(z.string(), z.unknown())) }),
+        },
+      },
+    },
+    404: problemResponse('No such concert (CONCERT_NOT_FOUND)'),
+    ...adminResponses,
+  },
+});
+
 const concertNotFound = (id: string) => notFound('CONCERT_NOT_FOUND', `No concert ${id}`);
 
 export function registerAdminRoutes(app: App): void {
@@ -110,6 +133,7 @@ export function registerAdminRoutes(app: App): void {
       { db: c.var.db(), roomFor: (id) => c.env.CONCERT_ROOM.getByName(id) },
       c.req.valid('json'),
     );
+    c.executionCtx.waitUntil(purgeConcertLists().catch(() => undefined));
     return c.json(concert, 201);
   });
 
@@ -118,6 +142,13 @@ export function registerAdminRoutes(app: App): void {
     const result = await c.env.CONCERT_ROOM.getByName(id).configure(c.req.valid('json'));
     if (!result.ok) throw concertNotFound(id);
     return c.json(result.config, 200);
+  });
+
+  app.openapi(reconcileRoute, async (c) => {
+    const { id } = c.req.valid('param');
+    const report = await c.env.CONCERT_ROOM.getByName(id).reconcile();
+    if (!report.ok) throw concertNotFound(id);
+    return c.json({ concertId: id, changed: report.changed, differences: report.differences }, 200);
   });
 
   app.openapi(statsRoute, async (c) => {

@@ -81,3 +81,44 @@ export async function stats(concertId: string) {
 export async function patchQueue(concertId: string, patch: Partial<QueueConfig>): Promise<Response> {
   return api(`/admin/concerts/${concertId}/queue`, { method: 'PATCH', headers: adminHeaders(), json: patch });
 }
+
+export interface AdmittedUser {
+  userId: string;
+  userToken: string;
+  queueToken: string;
+}
+
+/** A user who joined `concertId` and was admitted at once (the concert must be open with room). */
+export async function admittedUser(concertId: string, prefix = 'fan'): Promise<AdmittedUser> {
+  const userId = `${prefix}-${crypto.randomUUID()}`;
+  const userToken = await tokenFor(userId);
+  const response = await join(concertId, userId, userToken);
+  if (response.status !== 201) throw new Error(`join failed: ${response.status} ${await response.text()}`);
+  const body = await response.json<JoinBody>();
+  if (body.status !== 'admitted') throw new Error(`expected admission, got ${body.status}`);
+  return { userId, userToken, queueToken: body.token };
+}
+
+/** An open concert whose every joiner is admitted at once. */
+export function openConcert(options: { seats?: number; price?: number; date?: string; queue?: Partial<QueueConfig> } = {}) {
+  return createConcert({
+    ...options,
+    salesOpenAt: new Date(Date.now() - 60_000),
+    queue: { admitPerWindow: 5000, ...options.queue },
+  });
+}
+
+/** POST /reservations as `user` for `seatNumbers`. */
+export function hold(concertId: string, user: AdmittedUser, seatNumbers: number[], headers: Record<string, string> = {}): Promise<Response> {
+  return api('/reservations', {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${user.userToken}`, 'Queue-Token': user.queueToken, ...headers },
+    json: { concertId, seatNumbers },
+  });
+}
+
+export async function seatMap(concertId: string, status?: string): Promise<{ seatNumber: number; status: string }[]> {
+  const response = await api(`/concerts/${concertId}/seats${status ? `?status=${status}` : ''}`);
+  if (response.status !== 200) throw new Error(`seat map failed: ${response.status}`);
+  return (await response.json<{ seats: { seatNumber: number; status: string }[] }>()).seats;
+}

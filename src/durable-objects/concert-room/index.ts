@@ -2,6 +2,8 @@ import { DurableObject } from 'cloudflare:workers';
 import type { Pool } from '@neondatabase/serverless';
 import { createPool } from '../../db/client.ts';
 import { loadRoomSource } from '../../db/concerts-repo.ts';
+import { isPostgresUnavailable } from '../../db/errors.ts';
+import { endHolds, insertHold, SeatConflictError } from '../../db/reservations-repo.ts';
 import { publishSnapshot } from '../../lib/edge-cache.ts';
 import { describeError, logJson } from '../../lib/logging.ts';
 import {
@@ -18,8 +20,22 @@ import {
 } from './line.ts';
 import { readMeta, writeMeta } from './meta.ts';
 import { DEFAULT_QUEUE_CONFIG, type AdmissionSnapshot, type QueueConfig, type QueueStatus } from './model.ts';
+import {
+  activateHold,
+  confirmHold,
+  decideHold,
+  dueHolds,
+  holdStatus,
+  nextHoldExpiry,
+  releaseHold,
+  type HeldSeat,
+} from './holds.ts';
+import { reconcileRoom, takeSnapshot } from './reconcile.ts';
 import { migrateRoomSchema } from './schema.ts';
 import { isSoldOut, listSeats, reconcileSeats, seatCounts, type RoomSeat, type RoomSeatStatus, type SeatDifference } from './seats.ts';
+
+/** Back-off before the alarm retries hold expiry after Postgres failed. @default 2000 */
+export const HOLD_EXPIRY_RETRY_MS = 2_000;
 
 /** Headers the Worker sets when it hands a verified WebSocket upgrade to the room. */
 export const WS_SEQ_HEADER = 'X-Frontrow-Queue-Seq';
@@ -42,6 +58,19 @@ export interface RoomStats {
   config: QueueConfig;
   soldOut: boolean;
 }
+
+export type HoldResult =
+  | { ok: true; reservationId: string; seats: HeldSeat[]; amount: number; expiresAt: number }
+  | NotFound
+  | { ok: false; reason: 'NOT_ADMITTED'; detail: string }
+  | { ok: false; reason: 'SEAT_NOT_FOUND' | 'SEAT_UNAVAILABLE'; seats: number[] }
+  | { ok: false; reason: 'HOLD_LIMIT'; limit: number; owned: number }
+  | { ok: false; reason: 'DEPENDENCY_UNAVAILABLE' };
+
+export type CancelResult =
+  | { ok: true }
+  | NotFound
+  | { ok: false; reason: 'RESERVATION_NOT_FOUND' | 'RESERVATION_EXPIRED' | 'ALREADY_PAID' | 'REQUEST_IN_PROGRESS' };
 
 export interface ReconcileReport {
   ok: true;
@@ -70,6 +99,11 @@ export class ConcertRoom extends DurableObject<Env> {
     this.sql = ctx.storage.sql;
     void ctx.blockConcurrencyWhile(() => {
       migrateRoomSchema(this.sql);
+      // A room waking up with state checks it against Postgres in the background: a reply lost
+      // while it was down (or a DO call that never arrived, like a payment's) is repaired here.
+      if (readMeta<number>(this.sql, 'salesOpenAt') !== undefined) {
+        ctx.waitUntil(this.reconcile().catch((error: unknown) => logJson('warn', 'start-up reconcile failed', describeError(error))));
+      }
       return Promise.resolve();
     });
   }
@@ -150,17 +184,79 @@ export class ConcertRoom extends DurableObject<Env> {
   }
 
   /**
-   * Compares the seat map with Postgres and repairs the room where they differ (Postgres wins).
-   * Returns what differed, seat by seat.
+   * Holds 1–4 seats all-or-nothing for an admitted user. The room decides and marks the seats in one
+   * synchronous transaction, then writes the reservation to Postgres; if Postgres refuses or is
+   * unreachable the seats are released again and nothing stays behind.
+   */
+  async hold(request: { userId: string; seq: number; jti: string; seatNumbers: number[] }): Promise<HoldResult> {
+    if (!(await this.ready())) return { ok: false, reason: 'CONCERT_NOT_FOUND' };
+    const now = Date.now();
+    const decision = this.ctx.storage.transactionSync(() =>
+      decideHold(this.sql, findBySeq(this.sql, request.seq), { ...request, holdSeconds: this.config().holdSeconds, now }),
+    );
+    if (!decision.ok) return decision;
+    try {
+      await insertHold(this.db(), {
+        reservationId: decision.reservationId,
+        concertId: this.ctx.id.name!,
+        userId: request.userId,
+        amount: decision.amount,
+        expiresAt: decision.expiresAt,
+        seatIds: decision.seats.map((seat) => seat.seatId),
+      });
+    } catch (error) {
+      this.ctx.storage.transactionSync(() => releaseHold(this.sql, decision.reservationId, 'cancelled'));
+      if (error instanceof SeatConflictError) {
+        // Postgres knows better than this room: catch up in the background.
+        this.ctx.waitUntil(this.reconcile().catch((e: unknown) => logJson('warn', 'reconcile failed', describeError(e))));
+        return { ok: false, reason: 'SEAT_UNAVAILABLE', seats: decision.seats.map((seat) => seat.seatNumber) };
+      }
+      logJson('error', 'hold write failed', { concertId: this.ctx.id.name, ...describeError(error) });
+      if (isPostgresUnavailable(error)) return { ok: false, reason: 'DEPENDENCY_UNAVAILABLE' };
+      throw error;
+    }
+    this.ctx.storage.transactionSync(() => activateHold(this.sql, decision.reservationId));
+    await this.rearm();
+    return decision;
+  }
+
+  /** Cancels a live hold of `userId`'s; Postgres decides first, the room follows. */
+  async cancel(userId: string, reservationId: string): Promise<CancelResult> {
+    if (!(await this.ready())) return { ok: false, reason: 'CONCERT_NOT_FOUND' };
+    const hold = holdStatus(this.sql, reservationId);
+    if (!hold || hold.userId !== userId) return { ok: false, reason: 'RESERVATION_NOT_FOUND' };
+    if (hold.status === 'pending') return { ok: false, reason: 'REQUEST_IN_PROGRESS' };
+    const states = await endHolds(this.db(), [reservationId], 'cancelled', userId);
+    const state = states.get(reservationId);
+    const result = this.ctx.storage.transactionSync((): CancelResult => {
+      if (state === 'confirmed') {
+        confirmHold(this.sql, reservationId);
+        return { ok: false, reason: 'ALREADY_PAID' };
+      }
+      if (state === 'expired') {
+        releaseHold(this.sql, reservationId, 'expired');
+        return { ok: false, reason: 'RESERVATION_EXPIRED' };
+      }
+      releaseHold(this.sql, reservationId, 'cancelled');
+      return { ok: true };
+    });
+    await this.rearm();
+    return result;
+  }
+
+  /**
+   * Compares the seat map and holds with Postgres and repairs the room where they differ
+   * (Postgres wins). Returns what differed, seat by seat.
    */
   async reconcile(): Promise<ReconcileReport | NotFound> {
     if (!(await this.ready())) return { ok: false, reason: 'CONCERT_NOT_FOUND' };
-    const concertId = this.ctx.id.name!;
-    const source = await loadRoomSource(this.db(), concertId);
+    const before = takeSnapshot(this.sql, Date.now());
+    const source = await loadRoomSource(this.db(), this.ctx.id.name!);
     if (!source) return { ok: false, reason: 'CONCERT_NOT_FOUND' };
-    const differences = this.ctx.storage.transactionSync(() => reconcileSeats(this.sql, source.seats));
+    const differences = this.ctx.storage.transactionSync(() => reconcileRoom(this.sql, source, before));
     await this.rearm();
     await this.announce();
+    if (differences.length) logJson('warn', 'room reconciled from postgres', { concertId: this.ctx.id.name, changed: differences.length });
     return { ok: true, changed: differences.length, differences };
   }
 
@@ -201,6 +297,15 @@ export class ConcertRoom extends DurableObject<Env> {
     if (!(await this.ready())) return;
     const armedFor = readMeta<number | null>(this.sql, 'armedFor') ?? 0;
     const now = Math.max(Date.now(), armedFor);
+    try {
+      await this.expireHolds(now);
+      writeMeta(this.sql, 'holdRetryAt', null);
+    } catch (error) {
+      // Postgres is unreachable: the seats stay held and we try again shortly. The room re-arms
+      // itself rather than throwing, because the runtime gives up on an alarm after a few retries.
+      logJson('error', 'hold expiry failed; retrying', { concertId: this.ctx.id.name, ...describeError(error) });
+      writeMeta(this.sql, 'holdRetryAt', Date.now() + HOLD_EXPIRY_RETRY_MS);
+    }
     this.ctx.storage.transactionSync(() => {
       writeMeta(this.sql, 'armedFor', null);
       expireSessions(this.sql, now);
@@ -212,6 +317,25 @@ export class ConcertRoom extends DurableObject<Env> {
   }
 
   // ---- internals ----------------------------------------------------------------------------
+
+  /**
+   * Releases exactly the due holds that Postgres moves from held to expired; a due hold Postgres
+   * shows confirmed becomes sold. If Postgres is unreachable this throws, the alarm is retried, and
+   * the seats stay held meanwhile.
+   */
+  private async expireHolds(now: number): Promise<void> {
+    const due = dueHolds(this.sql, now);
+    if (due.length === 0) return;
+    const states = await endHolds(this.db(), due, 'expired');
+    this.ctx.storage.transactionSync(() => {
+      for (const id of due) {
+        const state = states.get(id);
+        if (state === 'confirmed') confirmHold(this.sql, id);
+        else if (state === 'held') continue; // cannot happen after the update; keep it until it does
+        else releaseHold(this.sql, id, state === 'cancelled' ? 'cancelled' : 'expired');
+      }
+    });
+  }
 
   /** True once the room holds its concert; loads it from Postgres on first use. */
   private async ready(): Promise<boolean> {
@@ -260,11 +384,19 @@ export class ConcertRoom extends DurableObject<Env> {
     return snapshot(this.sql, this.config(), this.salesOpenAt(), this.soldOut());
   }
 
-  /** Points the one alarm at the earliest due event: a window opening or a session ending. */
+  /** When the alarm should next look at holds: the earliest expiry, but not before a retry's backoff. */
+  private nextHoldDue(): number | null {
+    const expiry = nextHoldExpiry(this.sql);
+    if (expiry === null) return null;
+    return Math.max(expiry, readMeta<number | null>(this.sql, 'holdRetryAt') ?? 0);
+  }
+
+  /** Points the one alarm at the earliest due event: a window opening, a session or a hold ending. */
   private async rearm(): Promise<void> {
     const candidates = [
       nextAdmissionAt(this.sql, this.config(), this.salesOpenAt(), this.soldOut()),
       nextSessionExpiry(this.sql),
+      this.nextHoldDue(),
     ].filter((t): t is number => t !== null);
     const next = candidates.length ? Math.min(...candidates) : null;
     if (next === (readMeta<number | null>(this.sql, 'armedFor') ?? null)) return;

@@ -42,8 +42,27 @@ export interface SeatDifference {
   postgres: { status: RoomSeatStatus; reservationId: string | null } | null;
 }
 
-/** Makes the seat map equal to `truth` (Postgres) and lists every seat that differed. */
-export function reconcileSeats(sql: SqlStorage, truth: readonly SeatSource[]): SeatDifference[] {
+/** A seat's state in the room, for spotting changes made while Postgres was being read. */
+export type SeatState = { status: RoomSeatStatus; reservationId: string | null };
+
+export function seatStates(sql: SqlStorage): Map<number, SeatState> {
+  return new Map(
+    sql
+      .exec<{ seat_number: number; status: RoomSeatStatus; reservation_id: string | null }>(`SELECT seat_number, status, reservation_id FROM seats`)
+      .toArray()
+      .map((row) => [row.seat_number, { status: row.status, reservationId: row.reservation_id }]),
+  );
+}
+
+/**
+ * Makes the seat map equal to `truth` (Postgres) and lists every seat that differed. Seats for
+ * which `skip` says so (changed by a request while Postgres was read) are left for next time.
+ */
+export function reconcileSeats(
+  sql: SqlStorage,
+  truth: readonly SeatSource[],
+  skip: (seatNumber: number, current: SeatState | undefined) => boolean = () => false,
+): SeatDifference[] {
   const current = new Map(
     sql
       .exec<{ seat_number: number; seat_id: number; status: RoomSeatStatus; reservation_id: string | null }>(
@@ -57,6 +76,7 @@ export function reconcileSeats(sql: SqlStorage, truth: readonly SeatSource[]): S
     const mine = current.get(seat.seatNumber);
     current.delete(seat.seatNumber);
     if (mine && mine.status === seat.status && mine.reservation_id === seat.reservationId) continue;
+    if (skip(seat.seatNumber, mine && { status: mine.status, reservationId: mine.reservation_id })) continue;
     differences.push({
       seatNumber: seat.seatNumber,
       room: mine ? { status: mine.status, reservationId: mine.reservation_id } : null,

@@ -1,0 +1,144 @@
+// Seat holds: synchronous decisions over the room's SQLite. A hold is decided and its seats marked
+// in one transactionSync, before any await, so two requests for one seat can never both pass.
+import type { LineRow } from './line.ts';
+
+/** Seats one user may hold or own per concert (DESIGN.md §3). */
+export const MAX_SEATS_PER_USER = 4;
+
+export type HoldStatus = 'pending' | 'held' | 'confirmed' | 'expired' | 'cancelled';
+
+export interface HeldSeat {
+  seatNumber: number;
+  seatId: number;
+  section: string;
+  price: number;
+}
+
+export interface HoldRequest {
+  userId: string;
+  seq: number;
+  jti: string;
+  seatNumbers: readonly number[];
+  holdSeconds: number;
+  now: number;
+}
+
+export type HoldDecision =
+  | { ok: true; reservationId: string; seats: HeldSeat[]; amount: number; expiresAt: number }
+  | { ok: false; reason: 'NOT_ADMITTED'; detail: string }
+  | { ok: false; reason: 'SEAT_NOT_FOUND' | 'SEAT_UNAVAILABLE'; seats: number[] }
+  | { ok: false; reason: 'HOLD_LIMIT'; limit: number; owned: number };
+
+/** Seats a user holds or owns here (pending, held or confirmed holds). */
+export function seatsOwnedBy(sql: SqlStorage, userId: string): number {
+  return sql.exec<{ n: number }>(
+    `SELECT COUNT(*) AS n FROM seats s JOIN holds h ON h.reservation_id = s.reservation_id
+      WHERE h.user_id = ? AND h.status IN ('pending', 'held', 'confirmed')`,
+    userId,
+  ).one().n;
+}
+
+/**
+ * Decides a hold all-or-nothing and, when it passes, marks the seats held under a new reservation
+ * id with a 'pending' hold (the Postgres write is still to come). Call inside transactionSync.
+ */
+export function decideHold(sql: SqlStorage, line: LineRow | undefined, request: HoldRequest): HoldDecision {
+  const { now } = request;
+  if (!line || line.user_id !== request.userId || line.jti !== request.jti) {
+    return { ok: false, reason: 'NOT_ADMITTED', detail: 'This queue token has no place in this line' };
+  }
+  if (line.status === 'waiting') return { ok: false, reason: 'NOT_ADMITTED', detail: 'You have not been admitted yet' };
+  if (line.status !== 'admitted' || line.session_expires_at === null || line.session_expires_at <= now) {
+    return { ok: false, reason: 'NOT_ADMITTED', detail: 'Your shopping session has ended' };
+  }
+
+  const placeholders = request.seatNumbers.map(() => '?').join(', ');
+  const found = sql
+    .exec<{ seat_number: number; seat_id: number; section: string; price: number; status: string }>(
+      `SELECT seat_number, seat_id, section, price, status FROM seats WHERE seat_number IN (${placeholders})`,
+      ...request.seatNumbers,
+    )
+    .toArray();
+  const byNumber = new Map(found.map((seat) => [seat.seat_number, seat]));
+  const missing = request.seatNumbers.filter((n) => !byNumber.has(n));
+  if (missing.length) return { ok: false, reason: 'SEAT_NOT_FOUND', seats: missing };
+
+  const owned = seatsOwnedBy(sql, request.userId);
+  if (owned + request.seatNumbers.length > MAX_SEATS_PER_USER) {
+    return { ok: false, reason: 'HOLD_LIMIT', limit: MAX_SEATS_PER_USER, owned };
+  }
+
+  const taken = found.filter((seat) => seat.status !== 'available').map((seat) => seat.seat_number);
+  if (taken.length) return { ok: false, reason: 'SEAT_UNAVAILABLE', seats: taken.sort((a, b) => a - b) };
+
+  const reservationId = crypto.randomUUID();
+  const expiresAt = Math.min(now + request.holdSeconds * 1000, line.session_expires_at);
+  const seats = request.seatNumbers.map((n) => {
+    const seat = byNumber.get(n)!;
+    return { seatNumber: n, seatId: seat.seat_id, section: seat.section, price: seat.price };
+  });
+  const amount = seats.reduce((sum, seat) => sum + seat.price, 0);
+  sql.exec(
+    `UPDATE seats SET status = 'held', reservation_id = ? WHERE seat_number IN (${placeholders})`,
+    reservationId,
+    ...request.seatNumbers,
+  );
+  sql.exec(
+    `INSERT INTO holds (reservation_id, user_id, seq, amount, expires_at, status, created_at) VALUES (?, ?, ?, ?, ?, 'pending', ?)`,
+    reservationId,
+    request.userId,
+    request.seq,
+    amount,
+    expiresAt,
+    now,
+  );
+  return { ok: true, reservationId, seats, amount, expiresAt };
+}
+
+export function holdStatus(sql: SqlStorage, reservationId: string): { status: HoldStatus; userId: string } | undefined {
+  const row = sql
+    .exec<{ status: HoldStatus; user_id: string }>(`SELECT status, user_id FROM holds WHERE reservation_id = ?`, reservationId)
+    .toArray()[0];
+  return row ? { status: row.status, userId: row.user_id } : undefined;
+}
+
+/** The Postgres write landed: the hold is live and the alarm will expire it. */
+export function activateHold(sql: SqlStorage, reservationId: string): void {
+  sql.exec(`UPDATE holds SET status = 'held' WHERE reservation_id = ? AND status = 'pending'`, reservationId);
+}
+
+/**
+ * Ends a hold without a sale: its seats return to the map, but only those still bound to it (a
+ * seat is never freed out from under a later reservation).
+ */
+export function releaseHold(sql: SqlStorage, reservationId: string, status: 'expired' | 'cancelled'): number {
+  sql.exec(`UPDATE holds SET status = ? WHERE reservation_id = ? AND status IN ('pending', 'held')`, status, reservationId);
+  return sql.exec(`UPDATE seats SET status = 'available', reservation_id = NULL WHERE reservation_id = ? AND status = 'held'`, reservationId)
+    .rowsWritten;
+}
+
+/** The hold was paid: its seats are sold for good. */
+export function confirmHold(sql: SqlStorage, reservationId: string): void {
+  sql.exec(`UPDATE holds SET status = 'confirmed' WHERE reservation_id = ?`, reservationId);
+  sql.exec(`UPDATE seats SET status = 'sold' WHERE reservation_id = ?`, reservationId);
+}
+
+/** Live holds whose time is up at `now`. Pending ones are left to the request that made them. */
+export function dueHolds(sql: SqlStorage, now: number): string[] {
+  return sql
+    .exec<{ reservation_id: string }>(`SELECT reservation_id FROM holds WHERE status = 'held' AND expires_at <= ? ORDER BY expires_at`, now)
+    .toArray()
+    .map((row) => row.reservation_id);
+}
+
+export function nextHoldExpiry(sql: SqlStorage): number | null {
+  return sql.exec<{ t: number | null }>(`SELECT MIN(expires_at) AS t FROM holds WHERE status = 'held'`).one().t;
+}
+
+/** Holds of one user's session, for ending them with it. */
+export function liveHoldsOf(sql: SqlStorage, userId: string): string[] {
+  return sql
+    .exec<{ reservation_id: string }>(`SELECT reservation_id FROM holds WHERE user_id = ? AND status IN ('pending', 'held')`, userId)
+    .toArray()
+    .map((row) => row.reservation_id);
+}

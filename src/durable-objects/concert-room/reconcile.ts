@@ -1,0 +1,70 @@
+// Repairs the room from Postgres (Postgres wins). The read happens with awaits in between, so
+// anything a request changed meanwhile is left alone: the next reconciliation will see it settled.
+import type { RoomSource } from '../../db/concerts-repo.ts';
+import { reconcileSeats, seatStates, type SeatDifference, type SeatState } from './seats.ts';
+
+/** What the room looked like when the Postgres read began. */
+export interface RoomSnapshot {
+  takenAt: number;
+  seats: Map<number, SeatState>;
+  pendingHolds: Set<string>;
+}
+
+export function takeSnapshot(sql: SqlStorage, now: number): RoomSnapshot {
+  return { takenAt: now, seats: seatStates(sql), pendingHolds: pendingHolds(sql) };
+}
+
+function pendingHolds(sql: SqlStorage): Set<string> {
+  return new Set(
+    sql
+      .exec<{ reservation_id: string }>(`SELECT reservation_id FROM holds WHERE status = 'pending'`)
+      .toArray()
+      .map((row) => row.reservation_id),
+  );
+}
+
+const sameSeat = (a: SeatState | undefined, b: SeatState | undefined) => a?.status === b?.status && a?.reservationId === b?.reservationId;
+
+/** Applies Postgres's view to seats and holds. Call inside transactionSync. */
+export function reconcileRoom(sql: SqlStorage, source: RoomSource, before: RoomSnapshot): SeatDifference[] {
+  const pendingNow = pendingHolds(sql);
+  const inFlight = (id: string | null | undefined) => !!id && (pendingNow.has(id) || before.pendingHolds.has(id));
+  const differences = reconcileSeats(
+    sql,
+    source.seats,
+    (seatNumber, current) => !sameSeat(before.seats.get(seatNumber), current) || inFlight(current?.reservationId),
+  );
+
+  const live = new Map(source.reservations.map((r) => [r.id, r]));
+  const known = new Map(
+    sql
+      .exec<{ reservation_id: string; status: string; created_at: number }>(`SELECT reservation_id, status, created_at FROM holds`)
+      .toArray()
+      .map((row) => [row.reservation_id, row]),
+  );
+  for (const reservation of source.reservations) {
+    const hold = known.get(reservation.id);
+    if (!hold) {
+      // Written to Postgres but unknown here (e.g. a reply lost after commit): adopt it so that the
+      // alarm expires it or the payment confirms it.
+      sql.exec(
+        `INSERT INTO holds (reservation_id, user_id, seq, amount, expires_at, status, created_at) VALUES (?, ?, 0, ?, ?, ?, ?)`,
+        reservation.id,
+        reservation.userId,
+        reservation.amount,
+        reservation.expiresAt,
+        reservation.status,
+        reservation.createdAt,
+      );
+    } else if (hold.status !== reservation.status && !inFlight(reservation.id)) {
+      sql.exec(`UPDATE holds SET status = ? WHERE reservation_id = ?`, reservation.status, reservation.id);
+    }
+  }
+  for (const [id, hold] of known) {
+    const settledBeforeRead = hold.created_at < before.takenAt && !inFlight(id);
+    if (settledBeforeRead && (hold.status === 'held' || hold.status === 'confirmed') && !live.has(id)) {
+      sql.exec(`UPDATE holds SET status = 'expired' WHERE reservation_id = ?`, id);
+    }
+  }
+  return differences;
+}

@@ -1,0 +1,115 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import { findConcert, listConcertsByDate } from '../db/concerts-repo.ts';
+import { cachedConcertList, CONCERT_LIST_TTL_SECONDS } from '../lib/edge-cache.ts';
+import { validationFailed } from '../lib/errors.ts';
+import { problemResponse } from '../lib/problem-schemas.ts';
+import { ConcertIdParams, DateSchema, UuidSchema } from '../lib/schemas.ts';
+import { concertView } from '../services/concerts.ts';
+import { concertNotFound } from '../services/queue.ts';
+import type { App } from '../types.ts';
+
+/** Longest date range one list request may span. */
+const MAX_RANGE_DAYS = 366;
+
+const SeatStatusSchema = z.enum(['available', 'held', 'sold']);
+const CountsSchema = z.object({ available: z.number().int(), held: z.number().int(), sold: z.number().int() });
+
+export const ConcertSummarySchema = z
+  .object({
+    id: UuidSchema,
+    title: z.string(),
+    venue: z.string(),
+    date: z.string(),
+    startsAt: z.string(),
+    salesOpenAt: z.string(),
+    seatCount: z.number().int(),
+  })
+  .openapi('ConcertSummary');
+
+const ListQuery = z.object({
+  date: DateSchema.optional(),
+  from: DateSchema.optional(),
+  to: DateSchema.optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+});
+
+export const SeatSchema = z
+  .object({ seatNumber: z.number().int(), section: z.string(), price: z.number().int(), status: SeatStatusSchema })
+  .openapi('Seat');
+
+const listRoute = createRoute({
+  method: 'get',
+  path: '/concerts',
+  tags: ['concerts'],
+  summary: 'Concerts on a date (date=) or in a range (from=, to=), edge-cached',
+  request: { query: ListQuery },
+  responses: {
+    200: {
+      description: 'Concerts by date, then start time',
+      content: { 'application/json': { schema: z.object({ concerts: z.array(ConcertSummarySchema) }) } },
+    },
+    400: problemResponse('Bad dates (VALIDATION_FAILED)'),
+  },
+});
+
+const detailRoute = createRoute({
+  method: 'get',
+  path: '/concerts/{id}',
+  tags: ['concerts'],
+  summary: 'A concert with live seat counts',
+  request: { params: ConcertIdParams },
+  responses: {
+    200: { description: 'The concert', content: { 'application/json': { schema: ConcertSummarySchema.extend({ counts: CountsSchema }) } } },
+    404: problemResponse('No such concert (CONCERT_NOT_FOUND)'),
+  },
+});
+
+const seatsRoute = createRoute({
+  method: 'get',
+  path: '/concerts/{id}/seats',
+  tags: ['concerts'],
+  summary: 'The live seat map, from the concert’s room',
+  request: { params: ConcertIdParams, query: z.object({ status: SeatStatusSchema.optional() }) },
+  responses: {
+    200: { description: 'Seats by number', content: { 'application/json': { schema: z.object({ concertId: UuidSchema, seats: z.array(SeatSchema) }) } } },
+    404: problemResponse('No such concert (CONCERT_NOT_FOUND)'),
+  },
+});
+
+const dayCount = (from: string, to: string) => (Date.parse(to) - Date.parse(from)) / 86_400_000;
+
+export function registerConcertRoutes(app: App): void {
+  app.openapi(listRoute, async (c) => {
+    const query = c.req.valid('query');
+    if (query.date && (query.from || query.to)) throw validationFailed('Use either date or from/to, not both');
+    const from = query.date ?? query.from;
+    const to = query.date ?? query.to ?? query.from;
+    if (!from || !to) throw validationFailed('Give date=YYYY-MM-DD, or from= (and optionally to=)');
+    if (dayCount(from, to) < 0) throw validationFailed('from must not be after to');
+    if (dayCount(from, to) > MAX_RANGE_DAYS) throw validationFailed(`A range spans at most ${MAX_RANGE_DAYS} days`);
+    const { body, hit } = await cachedConcertList(
+      `${from}/${to}/${query.limit}`,
+      async () => ({ concerts: (await listConcertsByDate(c.var.db(), from, to, query.limit)).map(concertView) }),
+      (promise) => c.executionCtx.waitUntil(promise.catch(() => undefined)),
+    );
+    c.header('Cache-Control', `public, max-age=${CONCERT_LIST_TTL_SECONDS}`);
+    c.header('X-Cache', hit ? 'HIT' : 'MISS');
+    return c.json(body, 200);
+  });
+
+  app.openapi(detailRoute, async (c) => {
+    const { id } = c.req.valid('param');
+    const concert = await findConcert(c.var.db(), id);
+    if (!concert) throw concertNotFound(id);
+    const stats = await c.env.CONCERT_ROOM.getByName(id).stats();
+    if ('ok' in stats) throw concertNotFound(id);
+    return c.json({ ...concertView(concert), counts: stats.seats }, 200);
+  });
+
+  app.openapi(seatsRoute, async (c) => {
+    const { id } = c.req.valid('param');
+    const seats = await c.env.CONCERT_ROOM.getByName(id).seats(c.req.valid('query').status);
+    if ('ok' in seats) throw concertNotFound(id);
+    return c.json({ concertId: id, seats }, 200);
+  });
+}

@@ -1,0 +1,85 @@
+import type { Pool } from '@neondatabase/serverless';
+import type { HoldResult } from '../durable-objects/concert-room/index.ts';
+import { findReservation, type ReservationView } from '../db/reservations-repo.ts';
+import { AppError, dependencyUnavailable, notFound } from '../lib/errors.ts';
+import type { QueueClaims } from '../lib/queue-token.ts';
+import { concertNotFound, type RoomStub } from './queue.ts';
+
+export const reservationNotFound = (id: string) => notFound('RESERVATION_NOT_FOUND', `No reservation ${id}`);
+
+export const queueTokenMismatch = (detail: string) => new AppError(403, 'QUEUE_TOKEN_MISMATCH', 'Queue token does not match', detail);
+
+/** Turns the room's refusal into the API's error. */
+function holdError(result: Exclude<HoldResult, { ok: true }>, concertId: string): AppError {
+  switch (result.reason) {
+    case 'CONCERT_NOT_FOUND':
+      return concertNotFound(concertId);
+    case 'NOT_ADMITTED':
+      return new AppError(403, 'NOT_ADMITTED', 'Not admitted', result.detail);
+    case 'SEAT_NOT_FOUND':
+      return new AppError(404, 'SEAT_NOT_FOUND', 'Not found', `No such seat: ${result.seats.join(', ')}`, { extensions: { seats: result.seats } });
+    case 'SEAT_UNAVAILABLE':
+      return new AppError(409, 'SEAT_UNAVAILABLE', 'Seat unavailable', `Already taken: ${result.seats.join(', ')}`, {
+        extensions: { seats: result.seats },
+      });
+    case 'HOLD_LIMIT':
+      return new AppError(422, 'HOLD_LIMIT', 'Hold limit reached', `At most ${result.limit} seats per person; you have ${result.owned}`, {
+        extensions: { limit: result.limit, owned: result.owned },
+      });
+    case 'DEPENDENCY_UNAVAILABLE':
+      return dependencyUnavailable('Postgres');
+  }
+}
+
+/**
+ * Holds seats for an admitted user. The queue token must be this user's and this concert's; the
+ * room checks admission, the session, the per-user cap and every seat, all or nothing.
+ */
+export async function holdSeats(
+  deps: { room: RoomStub },
+  input: { userId: string; claims: QueueClaims; concertId: string; seatNumbers: number[] },
+) {
+  const { claims } = input;
+  if (claims.userId !== input.userId) throw queueTokenMismatch('The queue token belongs to another user');
+  if (claims.concertId !== input.concertId) throw queueTokenMismatch('The queue token is for another concert');
+  const result = await deps.room.hold({ userId: input.userId, seq: claims.seq, jti: claims.jti, seatNumbers: input.seatNumbers });
+  if (!result.ok) throw holdError(result, input.concertId);
+  return {
+    reservationId: result.reservationId,
+    concertId: input.concertId,
+    seats: result.seats.map((seat) => ({ seatNumber: seat.seatNumber, section: seat.section, price: seat.price })),
+    amount: result.amount,
+    status: 'held' as const,
+    expiresAt: new Date(result.expiresAt).toISOString(),
+  };
+}
+
+/** A reservation as its owner sees it; anyone else gets 404, not 403, so ids reveal nothing. */
+export async function readReservation(pool: Pool, userId: string, reservationId: string): Promise<Omit<ReservationView, 'userId'>> {
+  const reservation = await findReservation(pool, reservationId);
+  if (!reservation || reservation.userId !== userId) throw reservationNotFound(reservationId);
+  const { userId: _owner, ...view } = reservation;
+  return view;
+}
+
+/** Cancels the owner's hold, freeing its seats in Postgres and in the room. */
+export async function cancelReservation(deps: { pool: Pool; roomFor: (concertId: string) => RoomStub }, userId: string, reservationId: string) {
+  const reservation = await findReservation(deps.pool, reservationId);
+  if (!reservation || reservation.userId !== userId) throw reservationNotFound(reservationId);
+  if (reservation.status === 'cancelled') return;
+  if (reservation.status === 'confirmed') throw new AppError(409, 'ALREADY_PAID', 'Already paid', 'A paid reservation cannot be cancelled');
+  if (reservation.status === 'expired') throw new AppError(409, 'RESERVATION_EXPIRED', 'Reservation expired', 'This hold has already expired');
+  const result = await deps.roomFor(reservation.concertId).cancel(userId, reservationId);
+  if (result.ok) return;
+  switch (result.reason) {
+    case 'ALREADY_PAID':
+      throw new AppError(409, 'ALREADY_PAID', 'Already paid', 'A paid reservation cannot be cancelled');
+    case 'RESERVATION_EXPIRED':
+      throw new AppError(409, 'RESERVATION_EXPIRED', 'Reservation expired', 'This hold has already expired');
+    case 'REQUEST_IN_PROGRESS':
+      throw new AppError(409, 'REQUEST_IN_PROGRESS', 'Request in progress', 'The hold is still being written; retry shortly');
+    case 'CONCERT_NOT_FOUND':
+    case 'RESERVATION_NOT_FOUND':
+      throw reservationNotFound(reservationId);
+  }
+}

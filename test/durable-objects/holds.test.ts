@@ -1,0 +1,247 @@
+import { evictDurableObject, runDurableObjectAlarm } from 'cloudflare:test';
+import { describe, expect, it } from 'vitest';
+import { api } from '../helpers/api.ts';
+import { admittedUser, createConcert, hold, joinOk, openConcert, room, seatMap, tokenFor, type AdmittedUser } from '../helpers/concerts.ts';
+import { clearFault, setFault } from '../helpers/faults.ts';
+import { expectSeatInvariants, postgresSeats } from '../helpers/invariants.ts';
+import { directQuery } from '../helpers/postgres.ts';
+import { expectProblem } from '../helpers/problem.ts';
+
+interface HoldBody {
+  reservationId: string;
+  concertId: string;
+  seats: { seatNumber: number; price: number }[];
+  amount: number;
+  status: string;
+  expiresAt: string;
+}
+
+async function holdOk(concertId: string, user: AdmittedUser, seats: number[]): Promise<HoldBody> {
+  const response = await hold(concertId, user, seats);
+  if (response.status !== 201) throw new Error(`hold failed: ${response.status} ${await response.text()}`);
+  return response.json<HoldBody>();
+}
+
+const statusOfSeat = async (concertId: string, seatNumber: number) => (await seatMap(concertId)).find((s) => s.seatNumber === seatNumber)?.status;
+
+const reservationStatus = async (id: string) =>
+  (await directQuery<{ status: string }>(`SELECT status FROM reservations WHERE id = $1`, [id]))[0]?.status;
+
+describe('POST /reservations', () => {
+  it('holds seats and answers with the contract’s shape', async () => {
+    const concert = await openConcert({ seats: 10, price: 700 });
+    const user = await admittedUser(concert.id);
+    const body = await holdOk(concert.id, user, [2, 3]);
+    expect(body).toMatchObject({ concertId: concert.id, amount: 1400, status: 'held' });
+    expect(body.seats.map((s) => [s.seatNumber, s.price])).toEqual([[2, 700], [3, 700]]);
+    expect(Date.parse(body.expiresAt)).toBeGreaterThan(Date.now() + 290_000);
+    expect(await reservationStatus(body.reservationId)).toBe('held');
+    await expectSeatInvariants(concert.id);
+  });
+
+  it('accepts the single-seat form {seatNumber}', async () => {
+    const concert = await openConcert({ seats: 5 });
+    const user = await admittedUser(concert.id);
+    const response = await api('/reservations', {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${user.userToken}`, 'Queue-Token': user.queueToken },
+      json: { concertId: concert.id, seatNumber: 4 },
+    });
+    expect(response.status).toBe(201);
+    expect((await response.json<HoldBody>()).seats).toHaveLength(1);
+  });
+
+  it('answers a later, lone hold of a held seat with 409 naming it', async () => {
+    const concert = await openConcert({ seats: 10 });
+    await holdOk(concert.id, await admittedUser(concert.id), [5]);
+    const problem = await expectProblem(await hold(concert.id, await admittedUser(concert.id), [5, 6]), 409, 'SEAT_UNAVAILABLE');
+    expect(problem.seats).toEqual([5]);
+    expect(await statusOfSeat(concert.id, 6)).toBe('available');
+  });
+
+  it('is all-or-nothing: B asking for [2, 3] while A holds [1, 2] gets 409 and seat 3 stays free', async () => {
+    const concert = await openConcert({ seats: 10 });
+    await holdOk(concert.id, await admittedUser(concert.id, 'a'), [1, 2]);
+    const problem = await expectProblem(await hold(concert.id, await admittedUser(concert.id, 'b'), [2, 3]), 409, 'SEAT_UNAVAILABLE');
+    expect(problem.seats).toEqual([2]);
+    expect(await statusOfSeat(concert.id, 3)).toBe('available');
+    expect((await postgresSeats(concert.id)).find((s) => s.seatNumber === 3)?.status).toBe('available');
+    await expectSeatInvariants(concert.id);
+  });
+
+  it('enforces 4 seats per person across holds with 422 HOLD_LIMIT', async () => {
+    const concert = await openConcert({ seats: 10 });
+    const user = await admittedUser(concert.id);
+    await holdOk(concert.id, user, [1, 2, 3]);
+    const problem = await expectProblem(await hold(concert.id, user, [4, 5]), 422, 'HOLD_LIMIT');
+    expect(problem).toMatchObject({ limit: 4, owned: 3 });
+    await holdOk(concert.id, user, [4]);
+    await expectProblem(await hold(concert.id, user, [5]), 422, 'HOLD_LIMIT');
+  });
+
+  it('rejects bad bodies with 400 and unknown seats with 404', async () => {
+    const concert = await openConcert({ seats: 10 });
+    const user = await admittedUser(concert.id);
+    for (const seats of [[], [1, 1], [1, 2, 3, 4, 5], [0], [1.5]]) {
+      await expectProblem(await hold(concert.id, user, seats), 400, 'VALIDATION_FAILED');
+    }
+    const problem = await expectProblem(await hold(concert.id, user, [9, 11]), 404, 'SEAT_NOT_FOUND');
+    expect(problem.seats).toEqual([11]);
+    expect(await statusOfSeat(concert.id, 9)).toBe('available');
+  });
+
+  it('refuses a user who is still waiting with 403 NOT_ADMITTED', async () => {
+    const concert = await createConcert({ seats: 10 });
+    const userId = `waiting-${crypto.randomUUID()}`;
+    const { token } = await joinOk(concert.id, userId);
+    const response = await hold(concert.id, { userId, userToken: await tokenFor(userId), queueToken: token }, [1]);
+    await expectProblem(response, 403, 'NOT_ADMITTED');
+  });
+
+  it('refuses a user whose session has ended with 403 NOT_ADMITTED', async () => {
+    const concert = await openConcert({ seats: 10, queue: { sessionSeconds: 30 } });
+    const user = await admittedUser(concert.id);
+    await runDurableObjectAlarm(room(concert.id)); // the session's end
+    const problem = await expectProblem(await hold(concert.id, user, [1]), 403, 'NOT_ADMITTED');
+    expect(problem.detail).toMatch(/ended/);
+  });
+
+  it('refuses another user’s or another concert’s queue token with 403 QUEUE_TOKEN_MISMATCH', async () => {
+    const concert = await openConcert({ seats: 10 });
+    const other = await openConcert({ seats: 10 });
+    const alice = await admittedUser(concert.id, 'alice');
+    const bob = await admittedUser(concert.id, 'bob');
+    await expectProblem(await hold(concert.id, { ...bob, queueToken: alice.queueToken }, [1]), 403, 'QUEUE_TOKEN_MISMATCH');
+    const elsewhere = await admittedUser(other.id);
+    await expectProblem(await hold(concert.id, elsewhere, [1]), 403, 'QUEUE_TOKEN_MISMATCH');
+    expect(await statusOfSeat(concert.id, 1)).toBe('available');
+  });
+
+  it('answers 503 and leaves no trace when the Neon adapter refuses mid-hold', async () => {
+    const concert = await openConcert({ seats: 10 });
+    const user = await admittedUser(concert.id);
+    await setFault('neon', 'refuse');
+    let response: Response;
+    try {
+      response = await hold(concert.id, user, [8]);
+    } finally {
+      await clearFault('neon');
+    }
+    await expectProblem(response, 503, 'DEPENDENCY_UNAVAILABLE');
+    expect(response.headers.get('Retry-After')).toBeTruthy();
+    expect(await statusOfSeat(concert.id, 8)).toBe('available');
+    expect(await directQuery(`SELECT 1 FROM reservations WHERE user_id = $1`, [user.userId])).toEqual([]);
+    await holdOk(concert.id, user, [8]); // and the room works again
+    await expectSeatInvariants(concert.id);
+  });
+});
+
+describe('hold expiry', () => {
+  it('frees an unpaid hold when the alarm runs, so the seat can be held again; three runs equal one', async () => {
+    const concert = await openConcert({ seats: 10 });
+    const first = await holdOk(concert.id, await admittedUser(concert.id), [4]);
+    const stub = room(concert.id);
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect(await reservationStatus(first.reservationId)).toBe('expired');
+    expect(await statusOfSeat(concert.id, 4)).toBe('available');
+    const afterOne = { seats: await seatMap(concert.id), pg: await postgresSeats(concert.id) };
+    await runDurableObjectAlarm(stub);
+    await runDurableObjectAlarm(stub);
+    expect({ seats: await seatMap(concert.id), pg: await postgresSeats(concert.id) }).toEqual(afterOne);
+    expect(await reservationStatus(first.reservationId)).toBe('expired');
+    await holdOk(concert.id, await admittedUser(concert.id), [4]);
+    await expectSeatInvariants(concert.id);
+  });
+
+  it('never frees a hold that Postgres shows confirmed; the seat becomes sold', async () => {
+    const concert = await openConcert({ seats: 10 });
+    const held = await holdOk(concert.id, await admittedUser(concert.id), [6]);
+    await directQuery(`UPDATE reservations SET status = 'confirmed', confirmed_at = now() WHERE id = $1`, [held.reservationId]);
+    await directQuery(`UPDATE seats SET status = 'sold' WHERE concert_id = $1 AND seat_number = 6`, [concert.id]);
+    await runDurableObjectAlarm(room(concert.id));
+    expect(await reservationStatus(held.reservationId)).toBe('confirmed');
+    expect(await statusOfSeat(concert.id, 6)).toBe('sold');
+    await expectSeatInvariants(concert.id);
+  });
+
+  it('keeps the seats held and retries when Postgres is unreachable at expiry', async () => {
+    const concert = await openConcert({ seats: 10 });
+    const held = await holdOk(concert.id, await admittedUser(concert.id), [2]);
+    const stub = room(concert.id);
+    await setFault('neon', 'refuse');
+    try {
+      await runDurableObjectAlarm(stub).catch(() => false);
+      expect(await statusOfSeat(concert.id, 2)).toBe('held');
+    } finally {
+      await clearFault('neon');
+    }
+    expect(await reservationStatus(held.reservationId)).toBe('held');
+    await runDurableObjectAlarm(stub);
+    expect(await reservationStatus(held.reservationId)).toBe('expired');
+    expect(await statusOfSeat(concert.id, 2)).toBe('available');
+  });
+
+  it('changes nothing when the room is evicted between hold and expiry', async () => {
+    const concert = await openConcert({ seats: 10 });
+    const held = await holdOk(concert.id, await admittedUser(concert.id), [9]);
+    const stub = room(concert.id);
+    await evictDurableObject(stub);
+    expect(await statusOfSeat(concert.id, 9)).toBe('held');
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect(await reservationStatus(held.reservationId)).toBe('expired');
+    expect(await statusOfSeat(concert.id, 9)).toBe('available');
+    await expectSeatInvariants(concert.id);
+  });
+
+  it('never lets a hold outlive its session', async () => {
+    const concert = await openConcert({ seats: 10, queue: { sessionSeconds: 60, holdSeconds: 300 } });
+    const user = await admittedUser(concert.id);
+    const held = await holdOk(concert.id, user, [1]);
+    const status = await (await api('/queue/status', { headers: { 'Queue-Token': user.queueToken } })).json<{ sessionExpiresAt: string }>();
+    expect(Date.parse(held.expiresAt)).toBeLessThanOrEqual(Date.parse(status.sessionExpiresAt));
+  });
+});
+
+describe('reading and cancelling reservations', () => {
+  it('shows a reservation to its owner only and lets only the owner cancel it', async () => {
+    const concert = await openConcert({ seats: 10 });
+    const alice = await admittedUser(concert.id, 'alice');
+    const bob = await admittedUser(concert.id, 'bob');
+    const held = await holdOk(concert.id, alice, [3, 4]);
+    const read = (user: AdmittedUser) => api(`/reservations/${held.reservationId}`, { headers: { Authorization: `Bearer ${user.userToken}` } });
+    const mine = await read(alice);
+    expect(mine.status).toBe(200);
+    expect(await mine.json()).toMatchObject({ reservationId: held.reservationId, status: 'held', amount: 1000, seats: [{ seatNumber: 3 }, { seatNumber: 4 }] });
+    await expectProblem(await read(bob), 404, 'RESERVATION_NOT_FOUND');
+    const cancel = (user: AdmittedUser) =>
+      api(`/reservations/${held.reservationId}`, { method: 'DELETE', headers: { Authorization: `Bearer ${user.userToken}` } });
+    await expectProblem(await cancel(bob), 404, 'RESERVATION_NOT_FOUND');
+    expect(await statusOfSeat(concert.id, 3)).toBe('held');
+    expect((await cancel(alice)).status).toBe(204);
+    expect((await cancel(alice)).status).toBe(204);
+    expect(await reservationStatus(held.reservationId)).toBe('cancelled');
+    expect(await statusOfSeat(concert.id, 3)).toBe('available');
+    await expectSeatInvariants(concert.id);
+  });
+
+  it('lists only available seats for the seed’s GET /reservations/:date', async () => {
+    const date = `2031-0${1 + Math.floor(Math.random() * 9)}-1${Math.floor(Math.random() * 9)}`;
+    const concert = await openConcert({ seats: 6, date });
+    await holdOk(concert.id, await admittedUser(concert.id), [1, 2]);
+    const sold = await holdOk(concert.id, await admittedUser(concert.id), [5]);
+    await directQuery(`UPDATE reservations SET status = 'confirmed', confirmed_at = now() WHERE id = $1`, [sold.reservationId]);
+    await directQuery(`UPDATE seats SET status = 'sold' WHERE concert_id = $1 AND seat_number = 5`, [concert.id]);
+    await room(concert.id).reconcile();
+    const response = await api(`/reservations/${date}?concertId=${concert.id}`);
+    expect(response.status).toBe(200);
+    const body = await response.json<{ seats: { seatNumber: number }[]; available: number }>();
+    expect(body.seats.map((s) => s.seatNumber)).toEqual([3, 4, 6]);
+    expect(body.available).toBe(3);
+  });
+
+  it('answers 400 for a bad date and 404 for a date without concerts', async () => {
+    await expectProblem(await api('/reservations/2026-02-30'), 400, 'VALIDATION_FAILED');
+    await expectProblem(await api('/reservations/yesterday'), 400, 'VALIDATION_FAILED');
+    await expectProblem(await api('/reservations/1999-01-01'), 404, 'CONCERT_NOT_FOUND');
+  });
+});
