@@ -24,6 +24,9 @@ export default defineConfig({
   test: {
     globalSetup: ['./test/global-setup.ts'],
     include: ['test/**/*.test.ts'],
+    // The adapters' fault switches are shared by every test file: a file that cuts Redis or
+    // Postgres must not run beside one that needs them.
+    fileParallelism: false,
     testTimeout: 60_000,
     hookTimeout: 60_000,
     // One JSON line per request is useful in production and noise here; failures still print.

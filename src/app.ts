@@ -13,6 +13,7 @@ import { requestDb } from './lib/request-db.ts';
 import { validationHook } from './lib/validation.ts';
 import { registerAdminRoutes } from './routes/admin.ts';
 import { registerAuthRoutes } from './routes/auth.ts';
+import { registerBalanceRoutes } from './routes/balance.ts';
 import { registerConcertRoutes } from './routes/concerts.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import { registerQueueRoutes } from './routes/queue.ts';
@@ -83,6 +84,7 @@ export function createApp() {
   registerQueueRoutes(app);
   registerConcertRoutes(app);
   registerReservationRoutes(app);
+  registerBalanceRoutes(app);
   registerAdminRoutes(app);
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'userToken', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });

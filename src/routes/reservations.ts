@@ -2,6 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { listConcertsByDate } from '../db/concerts-repo.ts';
 import { bearerToken, verifyUserToken } from '../lib/auth.ts';
 import { AppError, unauthenticated, validationFailed } from '../lib/errors.ts';
+import { idempotent } from '../lib/idempotency.ts';
 import { requireQueueToken, requireUser } from '../lib/middleware.ts';
 import { problemResponse } from '../lib/problem-schemas.ts';
 import { DateSchema, UuidSchema } from '../lib/schemas.ts';
@@ -63,9 +64,9 @@ const holdRoute = createRoute({
   tags: ['reservations'],
   summary: 'Hold 1–4 seats, all or nothing (user token + admitted Queue-Token)',
   security: [{ userToken: [] }],
-  middleware: [requireUser, requireQueueToken] as const,
+  middleware: [requireUser, requireQueueToken, idempotent] as const,
   request: {
-    headers: z.object({ 'queue-token': z.string().optional() }),
+    headers: z.object({ 'queue-token': z.string().optional(), 'idempotency-key': z.string().max(255).optional() }),
     body: { required: true, content: { 'application/json': { schema: HoldRequestSchema } } },
   },
   responses: {

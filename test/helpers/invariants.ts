@@ -33,3 +33,16 @@ export async function expectSeatInvariants(concertId: string): Promise<void> {
   const room = (await seatMap(concertId)).map(({ seatNumber, status }) => ({ seatNumber, status }));
   expect(room).toEqual(await postgresSeats(concertId));
 }
+
+/** DESIGN.md §6 invariant 3 for one user: balance ≥ 0 and equal to the sum of their ledger deltas. */
+export async function expectLedgerMatchesBalance(userId: string): Promise<number> {
+  const [row] = await directQuery<{ balance: string | null; ledger: string | null }>(
+    `SELECT (SELECT amount FROM balances WHERE user_id = $1) AS balance,
+            (SELECT SUM(delta) FROM balance_ledger WHERE user_id = $1) AS ledger`,
+    [userId],
+  );
+  const balance = Number(row?.balance ?? 0);
+  expect(balance).toBeGreaterThanOrEqual(0);
+  expect(Number(row?.ledger ?? 0)).toBe(balance);
+  return balance;
+}

@@ -159,18 +159,19 @@ export class ConcertRoom extends DurableObject<Env> {
     return { ok: true, config };
   }
 
-  /** Ends a user's session early (they paid): their slot frees at once. */
-  async completeSession(userId: string): Promise<boolean> {
-    if (!(await this.ready())) return false;
+  /**
+   * Postgres has confirmed a payment: the seats are sold, and the buyer's session ends so their
+   * slot frees at once (their queue token can hold nothing more). Idempotent.
+   */
+  async confirmPaid(userId: string, reservationId: string): Promise<void> {
+    if (!(await this.ready())) return;
     const now = Date.now();
-    const completed = this.ctx.storage.transactionSync(() => {
-      const done = completeSession(this.sql, userId, now);
-      if (done) admit(this.sql, this.config(), this.salesOpenAt(), this.soldOut(), now);
-      return done;
+    this.ctx.storage.transactionSync(() => {
+      confirmHold(this.sql, reservationId);
+      if (completeSession(this.sql, userId, now)) admit(this.sql, this.config(), this.salesOpenAt(), this.soldOut(), now);
     });
     await this.rearm();
     await this.announce();
-    return completed;
   }
 
   async stats(): Promise<RoomStats | NotFound> {

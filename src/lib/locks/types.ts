@@ -1,0 +1,60 @@
+import type { Redis } from '@upstash/redis/cloudflare';
+
+/**
+ * Proof of holding a lock until `leaseMs` runs out.
+ *
+ * The lock orders work and stops duplicates early; it cannot stop a holder that stalls past its lease
+ * from writing late. So every write the lock guards must also check the fence, e.g.
+ * `UPDATE balances SET …, fence = $fence WHERE user_id = $u AND fence < $fence`: a late holder's
+ * fence is lower than its successor's, so its write matches no row.
+ */
+export interface LockGrant {
+  /** The lock's name, as passed to `acquire` / `tryAcquire`. */
+  readonly key: string;
+  /** Token naming this holder; only it can release the lock. */
+  readonly owner: string;
+  /** Fencing token: strictly greater than every earlier grant's on this key, for both lock kinds. */
+  readonly fence: number;
+  /**
+   * Lease left when Redis granted the lock. It started before the reply arrived, so measure your own
+   * deadline from before the call, and keep it well inside the request budget.
+   */
+  readonly leaseMs: number;
+  /**
+   * Compare-and-delete: frees the lock if this grant still holds it. Resolves `false` when the lease had
+   * already run out (someone else may hold the lock now); rejects with 503 DEPENDENCY_UNAVAILABLE when
+   * Redis cannot be reached, in which case the lease frees the lock. Safe to call more than once.
+   */
+  release(): Promise<boolean>;
+}
+
+/** Options shared by both lock kinds. */
+export interface LockOptions {
+  /**
+   * The Upstash client, e.g. `getRedis(env)` from src/lib/redis.ts. Give it a per-command timeout
+   * below `redisBudgetMs` as a `signal` *function*, as `getRedis` does, so a hung request is cut
+   * rather than left running after the lock gave up. (With a plain `AbortSignal`, @upstash/redis turns
+   * an abort into the result "Aborted"; the locks treat such a reply as Redis being unreachable.)
+   */
+  redis: Redis;
+  /**
+   * How long a grant lasts unless released. Keep it shorter than the request budget, so a holder that
+   * dies frees the lock before its caller would have given up anyway.
+   * @default 10_000
+   */
+  leaseMs?: number;
+  /**
+   * Longest one call to Redis may take, the client's own retry included. Past it the outcome is
+   * unknown, so the call fails closed with 503 DEPENDENCY_UNAVAILABLE.
+   * @default 1_000
+   */
+  redisBudgetMs?: number;
+  /**
+   * First part of every Redis key. A lock named `balance:u1` lives in `lock:{balance:u1}` and
+   * `lock:{balance:u1}:queue|deadlines|meta`; the braces are a hash tag that keeps them in one
+   * Redis Cluster slot, as Lua scripts require. Both lock kinds use the same layout, so one name used
+   * with both excludes across them (but `tryAcquire` does not wait its turn in the line).
+   * @default 'lock'
+   */
+  prefix?: string;
+}

@@ -1,0 +1,117 @@
+import type { Pool, PoolClient } from '@neondatabase/serverless';
+import { applyBalanceChange, readBalance, readLedger, BALANCE_CAP } from '../db/balances-repo.ts';
+import { payReservation } from '../db/payments-repo.ts';
+import { withClient } from '../db/transaction.ts';
+import { AppError, forbidden } from '../lib/errors.ts';
+import type { NoWaitLock, WaitLock } from '../lib/locks/index.ts';
+import { describeError, logJson } from '../lib/logging.ts';
+import { reservationNotFound } from './reservations.ts';
+import type { RoomStub } from './queue.ts';
+
+export interface BalanceDeps {
+  pool: Pool;
+  waitLock: WaitLock;
+  /** Test switch: run without the lock, leaving Postgres's guard alone in charge. */
+  bypassLock: boolean;
+}
+
+export interface PaymentDeps extends BalanceDeps {
+  noWaitLock: NoWaitLock;
+  roomFor: (concertId: string) => RoomStub;
+}
+
+const lockLost = () =>
+  new AppError(503, 'LOCK_TIMEOUT', 'Lock lost', 'The balance lock expired before the write; nothing changed, retry', {
+    headers: { 'Retry-After': '1' },
+  });
+
+const insufficient = (balance: number, amount: number) =>
+  new AppError(402, 'INSUFFICIENT_BALANCE', 'Insufficient balance', `Balance ${balance} is less than ${amount}`, {
+    extensions: { balance, amount },
+  });
+
+/**
+ * Runs `work` holding the fair wait lock `balance:{userId}` and hands it a Postgres connection and
+ * the grant's fencing token, which the guarded write checks. The connection is opened before the
+ * lock is taken, so connection set-up never lengthens the critical section. Releasing is best
+ * effort: if Redis is gone by then, the lease frees the lock anyway.
+ */
+async function underBalanceLock<T>(
+  deps: BalanceDeps,
+  userId: string,
+  work: (client: PoolClient, fence: number | null) => Promise<T>,
+): Promise<T> {
+  return withClient(deps.pool, async (client) => {
+    if (deps.bypassLock) return work(client, null);
+    const grant = await deps.waitLock.acquire(`balance:${userId}`);
+    try {
+      return await work(client, grant.fence);
+    } finally {
+      await grant.release().catch((error: unknown) => logJson('warn', 'lock release failed', { key: grant.key, ...describeError(error) }));
+    }
+  });
+}
+
+/** Adds `amount` points (charge) or takes them (use), with a ledger row, under the balance lock. */
+export async function changeBalanceOf(deps: BalanceDeps, userId: string, kind: 'charge' | 'use', amount: number): Promise<{ balance: number }> {
+  const delta = kind === 'charge' ? amount : -amount;
+  const change = await underBalanceLock(deps, userId, (client, fence) => applyBalanceChange(client, { userId, delta, kind, fence, reference: null }));
+  if (change.ok) return { balance: change.balance };
+  switch (change.reason) {
+    case 'INSUFFICIENT_BALANCE':
+      throw insufficient(change.balance, amount);
+    case 'BALANCE_LIMIT':
+      throw new AppError(422, 'BALANCE_LIMIT', 'Balance limit', `A balance may not exceed ${BALANCE_CAP}; it is ${change.balance}`, {
+        extensions: { balance: change.balance, limit: BALANCE_CAP },
+      });
+    case 'FENCED':
+      throw lockLost();
+  }
+}
+
+/** A balance may only be read by its owner. */
+export async function balanceOf(pool: Pool, requesterId: string, userId: string) {
+  if (requesterId !== userId) throw forbidden('You can only read your own balance');
+  return { userId, balance: await readBalance(pool, userId) };
+}
+
+export async function historyOf(pool: Pool, userId: string, limit: number, before?: number) {
+  const entries = await readLedger(pool, userId, limit, before);
+  const last = entries.at(-1);
+  return { entries, nextCursor: entries.length === limit && last ? String(last.id) : null };
+}
+
+/**
+ * Pays a held reservation (DESIGN.md §5 Pay): a no-wait lock stops duplicate clicks at once, the
+ * balance lock orders the debit with charges and uses, and one Postgres transaction decides. The
+ * room is told afterwards; if that call fails, its alarm and reconciliation catch up from Postgres.
+ */
+export async function payForReservation(deps: PaymentDeps, userId: string, reservationId: string) {
+  const paymentLock = await deps.noWaitLock.tryAcquire(`payment:${reservationId}`);
+  if (!paymentLock) throw new AppError(409, 'PAYMENT_IN_PROGRESS', 'Payment in progress', 'This reservation is being paid right now');
+  try {
+    const outcome = await underBalanceLock(deps, userId, (client, fence) => payReservation(client, { reservationId, userId, fence }));
+    if (!outcome.ok) {
+      switch (outcome.reason) {
+        case 'RESERVATION_NOT_FOUND':
+          throw reservationNotFound(reservationId);
+        case 'ALREADY_PAID':
+          throw new AppError(409, 'ALREADY_PAID', 'Already paid', 'This reservation has been paid');
+        case 'RESERVATION_EXPIRED':
+          throw new AppError(409, 'RESERVATION_EXPIRED', 'Reservation expired', 'This hold has expired or was cancelled; nothing was charged');
+        case 'INSUFFICIENT_BALANCE':
+          throw insufficient(outcome.balance, outcome.amount);
+        case 'FENCED':
+          throw lockLost();
+      }
+    }
+    try {
+      await deps.roomFor(outcome.concertId).confirmPaid(userId, reservationId);
+    } catch (error) {
+      logJson('warn', 'room not told of payment; it will reconcile', { reservationId, ...describeError(error) });
+    }
+    return { paymentId: outcome.paymentId, reservationId, amount: outcome.amount, balance: outcome.balance, status: 'confirmed' as const };
+  } finally {
+    await paymentLock.release().catch((error: unknown) => logJson('warn', 'lock release failed', { key: paymentLock.key, ...describeError(error) }));
+  }
+}
