@@ -1,4 +1,4 @@
-import type { PoolClient } from '@neondatabase/serverless';
+import type { Pool, PoolClient } from '@neondatabase/serverless';
 import { applyBalanceChange } from './balances-repo.ts';
 import { inTransaction } from './transaction.ts';
 
@@ -67,4 +67,13 @@ export async function payReservation(
     if (error instanceof Refusal) return error.outcome;
     throw error;
   }
+}
+
+/** Points taken by payments for one concert. */
+export async function concertRevenue(pool: Pool, concertId: string): Promise<number> {
+  const result = await pool.query<{ revenue: string }>(
+    `SELECT COALESCE(SUM(p.amount), 0) AS revenue FROM payments p JOIN reservations r ON r.id = p.reservation_id WHERE r.concert_id = $1`,
+    [concertId],
+  );
+  return Number(result.rows[0]?.revenue ?? 0);
 }

@@ -26,6 +26,9 @@ export function getRedis(config: RedisConfig): Redis {
       retry: { retries: 1, backoff: () => 50 },
       signal: () => AbortSignal.timeout(REDIS_COMMAND_TIMEOUT_MS),
       enableTelemetry: false,
+      // Auto-pipelining batches concurrent commands into one HTTP request, so one slow batch times
+      // out every lock call in it together; each command travels on its own instead.
+      enableAutoPipelining: false,
     });
     clients.set(cacheKey, client);
   }

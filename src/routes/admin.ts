@@ -1,5 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { requireAdmin } from '../lib/admin.ts';
+import { concertRevenue } from '../db/payments-repo.ts';
 import { purgeConcertLists } from '../lib/edge-cache.ts';
 import { notFound } from '../lib/errors.ts';
 import { problemResponse } from '../lib/problem-schemas.ts';
@@ -50,6 +51,7 @@ const StatsSchema = z
     expired: z.number().int(),
     soldOut: z.boolean(),
     seats: z.object({ available: z.number().int(), held: z.number().int(), sold: z.number().int() }),
+    revenue: z.number().int().openapi({ description: 'Points taken by payments for this concert (from Postgres)' }),
     queue: QueueConfigSchema,
   })
   .openapi('ConcertStats');
@@ -153,8 +155,8 @@ export function registerAdminRoutes(app: App): void {
 
   app.openapi(statsRoute, async (c) => {
     const { id } = c.req.valid('param');
-    const stats = await c.env.CONCERT_ROOM.getByName(id).stats();
+    const [stats, revenue] = await Promise.all([c.env.CONCERT_ROOM.getByName(id).stats(), concertRevenue(c.var.pool(), id)]);
     if ('ok' in stats) throw concertNotFound(id);
-    return c.json({ concertId: id, ...stats.line, soldOut: stats.soldOut, seats: stats.seats, queue: stats.config }, 200);
+    return c.json({ concertId: id, ...stats.line, soldOut: stats.soldOut, seats: stats.seats, revenue, queue: stats.config }, 200);
   });
 }

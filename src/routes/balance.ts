@@ -130,7 +130,7 @@ function paymentDeps(c: Context<AppEnv>): PaymentDeps {
   const redis = getRedis(c.env);
   return {
     pool: c.var.pool(),
-    waitLock: new WaitLock({ redis }),
+    waitLock: new WaitLock({ redis, timeoutMs: testSwitches.balanceLockTimeoutMs }),
     noWaitLock: new NoWaitLock({ redis }),
     bypassLock: testSwitches.bypassBalanceLock,
     roomFor: (concertId) => c.env.CONCERT_ROOM.getByName(concertId),

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { testSwitches } from '../../src/lib/test-switches.ts';
 import { api, uniqueId } from '../helpers/api.ts';
 import { balanceOf, charge, statusCounts, use } from '../helpers/balance.ts';
@@ -13,8 +13,15 @@ async function newUser() {
   return { userId, token: await tokenFor(userId) };
 }
 
+beforeEach(() => {
+  // These races are about exactness; a LOCK_TIMEOUT on a loaded machine would be correct but
+  // would blur that. The timeout's own behaviour is covered in test/locks.
+  testSwitches.balanceLockTimeoutMs = 60_000;
+});
+
 afterEach(() => {
   testSwitches.bypassBalanceLock = false;
+  testSwitches.balanceLockTimeoutMs = undefined;
 });
 
 for (const bypass of [false, true]) {

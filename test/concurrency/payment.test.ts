@@ -2,7 +2,7 @@ import { runDurableObjectAlarm } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { api } from '../helpers/api.ts';
 import { balanceOf, charge, pay, statusCounts } from '../helpers/balance.ts';
-import { admittedUser, hold, openConcert, queueStatus, room, seatMap, type AdmittedUser } from '../helpers/concerts.ts';
+import { admittedUser, hold, joinOk, openConcert, queueStatus, room, seatMap, stats, type AdmittedUser } from '../helpers/concerts.ts';
 import { expectLedgerMatchesBalance, expectSeatInvariants } from '../helpers/invariants.ts';
 import { directQuery } from '../helpers/postgres.ts';
 import { expectProblem } from '../helpers/problem.ts';
@@ -32,6 +32,7 @@ describe('POST /payment', () => {
     await expectProblem(await hold(concert.id, user, [3]), 403, 'NOT_ADMITTED');
     await expectProblem(await pay(user.userToken, reservationId), 409, 'ALREADY_PAID');
     expect(await expectLedgerMatchesBalance(user.userId)).toBe(400);
+    expect(await stats(concert.id)).toMatchObject({ revenue: 600, completed: 1, seats: { sold: 2, held: 0, available: 8 } });
     await expectSeatInvariants(concert.id);
   });
 
@@ -122,6 +123,17 @@ describe('POST /payment', () => {
     expect(await reservationStatus(reservationId)).toBe('held');
     expect(await balanceOf(alice.userToken)).toBe(1000);
     expect(await balanceOf(bob.userToken)).toBe(1000);
+  });
+
+  it('tells waiting users sold_out once the last seat is paid', async () => {
+    const concert = await openConcert({ seats: 1, price: 100, queue: { admitPerWindow: 1 } });
+    const buyer = await admittedUser(concert.id);
+    const waiting = await joinOk(concert.id, `late-${crypto.randomUUID()}`);
+    expect(waiting.status).toBe('waiting');
+    await charge(buyer.userToken, 100);
+    expect((await pay(buyer.userToken, await heldReservation(concert.id, buyer, [1]))).status).toBe(201);
+    expect(await (await queueStatus(waiting.token)).json()).toMatchObject({ status: 'sold_out' });
+    expect(await stats(concert.id)).toMatchObject({ soldOut: true, seats: { sold: 1, available: 0, held: 0 } });
   });
 
   it('accepts POST /payments as an alias', async () => {

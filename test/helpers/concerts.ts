@@ -75,7 +75,16 @@ export async function queueStatus(queueToken: string): Promise<Response> {
 export async function stats(concertId: string) {
   const response = await api(`/admin/concerts/${concertId}/stats`, { headers: adminHeaders() });
   if (response.status !== 200) throw new Error(`stats failed: ${response.status} ${await response.text()}`);
-  return response.json<{ waiting: number; admitted: number; active: number; completed: number; expired: number; soldOut: boolean; seats: Record<string, number> }>();
+  return response.json<{
+    waiting: number;
+    admitted: number;
+    active: number;
+    completed: number;
+    expired: number;
+    soldOut: boolean;
+    revenue: number;
+    seats: Record<string, number>;
+  }>();
 }
 
 export async function patchQueue(concertId: string, patch: Partial<QueueConfig>): Promise<Response> {
