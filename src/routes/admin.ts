@@ -6,6 +6,7 @@ import { notFound } from '../lib/errors.ts';
 import { problemResponse } from '../lib/problem-schemas.ts';
 import { ConcertIdParams, DateSchema, DateTimeSchema, QueueConfigPatchSchema, QueueConfigSchema, UuidSchema } from '../lib/schemas.ts';
 import { createConcert, MAX_SEATS_PER_CONCERT } from '../services/concerts.ts';
+import { ConcertSummarySchema } from './concerts.ts';
 import type { App } from '../types.ts';
 
 const Price = z.number().int().min(0).max(1_000_000);
@@ -28,18 +29,7 @@ export const CreateConcertSchema = z
   })
   .openapi('CreateConcert');
 
-export const ConcertSchema = z
-  .object({
-    id: UuidSchema,
-    title: z.string(),
-    venue: z.string(),
-    date: z.string(),
-    startsAt: z.string(),
-    salesOpenAt: z.string(),
-    seatCount: z.number().int(),
-    queue: QueueConfigSchema.optional(),
-  })
-  .openapi('Concert');
+export const ConcertSchema = ConcertSummarySchema.extend({ queue: QueueConfigSchema }).openapi('Concert');
 
 const StatsSchema = z
   .object({
