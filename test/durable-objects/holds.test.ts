@@ -1,7 +1,7 @@
 import { evictDurableObject, runDurableObjectAlarm } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { api } from '../helpers/api.ts';
-import { admittedUser, createConcert, hold, joinOk, openConcert, room, seatMap, tokenFor, type AdmittedUser } from '../helpers/concerts.ts';
+import { adminHeaders, admittedUser, createConcert, hold, joinOk, openConcert, room, seatMap, tokenFor, type AdmittedUser } from '../helpers/concerts.ts';
 import { clearFault, setFault } from '../helpers/faults.ts';
 import { expectSeatInvariants, postgresSeats } from '../helpers/invariants.ts';
 import { directQuery } from '../helpers/postgres.ts';
@@ -199,6 +199,33 @@ describe('hold expiry', () => {
     const held = await holdOk(concert.id, user, [1]);
     const status = await (await api('/queue/status', { headers: { 'Queue-Token': user.queueToken } })).json<{ sessionExpiresAt: string }>();
     expect(Date.parse(held.expiresAt)).toBeLessThanOrEqual(Date.parse(status.sessionExpiresAt));
+  });
+});
+
+describe('POST /admin/concerts/:id/reconcile', () => {
+  it('repairs the room from Postgres and reports each seat that differed', async () => {
+    const concert = await openConcert({ seats: 5 });
+    await holdOk(concert.id, await admittedUser(concert.id), [1]);
+    // Postgres changes behind the room's back: seat 1's hold is gone, seat 4 was sold elsewhere.
+    await directQuery(`UPDATE reservations SET status = 'cancelled' WHERE concert_id = $1`, [concert.id]);
+    await directQuery(
+      `UPDATE reservation_seats SET active = false WHERE seat_id IN (SELECT id FROM seats WHERE concert_id = $1)`,
+      [concert.id],
+    );
+    await directQuery(`UPDATE seats SET status = CASE seat_number WHEN 4 THEN 'sold' ELSE 'available' END WHERE concert_id = $1`, [
+      concert.id,
+    ]);
+    const response = await api(`/admin/concerts/${concert.id}/reconcile`, { method: 'POST', headers: adminHeaders() });
+    expect(response.status).toBe(200);
+    const report = await response.json<{ changed: number; differences: { seatNumber: number; room: { status: string }; postgres: { status: string } }[] }>();
+    expect(report.changed).toBe(2);
+    expect(report.differences.map((d) => [d.seatNumber, d.room.status, d.postgres.status])).toEqual([
+      [1, 'held', 'available'],
+      [4, 'available', 'sold'],
+    ]);
+    expect(await seatMap(concert.id)).toEqual((await postgresSeats(concert.id)).map((s) => ({ ...s, section: 'general', price: 500 })));
+    const again = await api(`/admin/concerts/${concert.id}/reconcile`, { method: 'POST', headers: adminHeaders() });
+    expect(await again.json()).toMatchObject({ changed: 0 });
   });
 });
 
