@@ -87,7 +87,7 @@ interface WsAttachment {
  * One per concert (`env.CONCERT_ROOM.getByName(concertId)`). Serializes the waiting line, admission
  * and the live seat map in SQLite; decisions happen in synchronous transactions, Postgres is
  * consulted only around them. One alarm, re-armed to the earliest due event, drives admission
- * windows and session (and hold) expiry.
+ * windows, session ends and hold expiry.
  */
 export class ConcertRoom extends DurableObject<Env> {
   private readonly sql: SqlStorage;
@@ -321,8 +321,8 @@ export class ConcertRoom extends DurableObject<Env> {
 
   /**
    * Releases exactly the due holds that Postgres moves from held to expired; a due hold Postgres
-   * shows confirmed becomes sold. If Postgres is unreachable this throws, the alarm is retried, and
-   * the seats stay held meanwhile.
+   * shows confirmed becomes sold. If Postgres is unreachable this throws and nothing changes here:
+   * the seats stay held until the alarm's retry gets through.
    */
   private async expireHolds(now: number): Promise<void> {
     const due = dueHolds(this.sql, now);
