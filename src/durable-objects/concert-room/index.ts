@@ -37,6 +37,9 @@ import { isSoldOut, listSeats, reconcileSeats, seatCounts, type RoomSeat, type R
 /** Back-off before the alarm retries hold expiry after Postgres failed. @default 2000 */
 export const HOLD_EXPIRY_RETRY_MS = 2_000;
 
+/** Postgres connections one room keeps. @default 8 */
+export const ROOM_POOL_SIZE = 8;
+
 /** Headers the Worker sets when it hands a verified WebSocket upgrade to the room. */
 export const WS_SEQ_HEADER = 'X-Frontrow-Queue-Seq';
 export const WS_USER_HEADER = 'X-Frontrow-Queue-User';
@@ -364,8 +367,10 @@ export class ConcertRoom extends DurableObject<Env> {
   }
 
   private db(): Pool {
-    // A long-lived pool: holds and expiry ride warm connections (DESIGN.md §5).
-    this.pool ??= createPool(this.env, { max: 3 });
+    // A long-lived pool: holds and expiry ride warm connections (DESIGN.md §5). Every hold waits
+    // for one of these connections, so the pool size caps the room's hold rate (bench:holds found 3
+    // too few); in production they are cheap PgBouncer client slots.
+    this.pool ??= createPool(this.env, { max: ROOM_POOL_SIZE });
     return this.pool;
   }
 
