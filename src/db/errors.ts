@@ -18,6 +18,9 @@ export const isUniqueViolation = (error: unknown) => sqlState(error) === '23505'
 export function isPostgresUnavailable(error: unknown): boolean {
   const state = sqlState(error);
   if (state) return state.startsWith('08') || state.startsWith('53') || state.startsWith('57P');
+  // Without a SQLSTATE, recognise the Neon/pg driver's own words for a lost or refused connection.
   const text = String((error as { message?: unknown })?.message ?? error);
-  return /connect|terminat|websocket|socket|closed|timeout|timed out|ECONN|network/i.test(text);
+  return /Connection terminated|Connection ended|timeout exceeded when trying to connect|connection error|WebSocket|Network connection lost|ECONNREFUSED|ECONNRESET/i.test(
+    text,
+  );
 }

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { SignJWT } from 'jose';
 import { env } from 'cloudflare:workers';
+import { createExecutionContext } from 'cloudflare:test';
+import { createApp } from '../../src/app.ts';
 import { api, userToken } from '../helpers/api.ts';
 import { expectProblem } from '../helpers/problem.ts';
 
@@ -37,6 +39,19 @@ describe('error responses', () => {
     expect(response.headers.get('X-Content-Type-Options')).toBe('nosniff');
     expect(response.headers.get('X-Request-Id')).toBeTruthy();
     await response.body?.cancel();
+  });
+});
+
+describe('unexpected errors', () => {
+  it('answer 500 problem+json with a request id and nothing internal', async () => {
+    const app = createApp();
+    app.get('/__test/boom', () => {
+      throw new Error('invariant broken near 10.1.2.3 with password=hunter2');
+    });
+    const response = await app.request('/__test/boom', {}, env, createExecutionContext());
+    const problem = await expectProblem(response, 500, 'INTERNAL_ERROR');
+    expect(JSON.stringify(problem)).not.toMatch(/hunter2|10\.1\.2\.3|invariant/);
+    expect(problem.requestId).toBe(response.headers.get('X-Request-Id'));
   });
 });
 
