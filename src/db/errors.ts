@@ -18,6 +18,8 @@ export const isUniqueViolation = (error: unknown) => sqlState(error) === '23505'
 export function isPostgresUnavailable(error: unknown): boolean {
   const state = sqlState(error);
   if (state) return state.startsWith('08') || state.startsWith('53') || state.startsWith('57P');
+  // The Neon driver rejects with the WebSocket's ErrorEvent when the socket itself fails.
+  if (typeof error === 'object' && error !== null && (error as { type?: unknown }).type === 'error' && !(error instanceof Error)) return true;
   // Without a SQLSTATE, recognise the Neon/pg driver's own words for a lost or refused connection.
   const text = String((error as { message?: unknown })?.message ?? error);
   return /Connection terminated|Connection ended|timeout exceeded when trying to connect|connection error|WebSocket|Network connection lost|ECONNREFUSED|ECONNRESET/i.test(

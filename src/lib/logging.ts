@@ -16,5 +16,7 @@ export function describeError(error: unknown): Record<string, unknown> {
       ...(error.cause === undefined ? {} : { cause: describeError(error.cause) }),
     };
   }
-  return { error: String(error) };
+  // The Neon driver rejects with a WebSocket ErrorEvent, which is not an Error but has a message.
+  const message = (error as { message?: unknown } | null)?.message;
+  return { error: typeof message === 'string' && message ? message : String(error), errorType: (error as object | null)?.constructor?.name };
 }
