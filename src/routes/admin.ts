@@ -2,10 +2,10 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { requireAdmin } from '../lib/admin.ts';
 import { concertRevenue } from '../db/payments-repo.ts';
 import { purgeConcertLists } from '../lib/edge-cache.ts';
-import { notFound } from '../lib/errors.ts';
 import { problemResponse } from '../lib/problem-schemas.ts';
 import { ConcertIdParams, DateSchema, DateTimeSchema, QueueConfigPatchSchema, QueueConfigSchema, UuidSchema } from '../lib/schemas.ts';
 import { createConcert, MAX_SEATS_PER_CONCERT } from '../services/concerts.ts';
+import { concertNotFound } from '../services/queue.ts';
 import { ConcertSummarySchema } from './concerts.ts';
 import type { App } from '../types.ts';
 
@@ -115,7 +115,6 @@ const reconcileRoute = createRoute({
   },
 });
 
-const concertNotFound = (id: string) => notFound('CONCERT_NOT_FOUND', `No concert ${id}`);
 
 export function registerAdminRoutes(app: App): void {
   app.openAPIRegistry.registerComponent('securitySchemes', 'adminToken', { type: 'http', scheme: 'bearer' });

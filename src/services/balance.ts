@@ -5,7 +5,7 @@ import { withClient } from '../db/transaction.ts';
 import { AppError, forbidden } from '../lib/errors.ts';
 import type { NoWaitLock, WaitLock } from '../lib/locks/index.ts';
 import { describeError, logJson } from '../lib/logging.ts';
-import { reservationNotFound } from './reservations.ts';
+import { alreadyPaid, reservationExpired, reservationNotFound } from './reservations.ts';
 import type { RoomStub } from './queue.ts';
 
 export interface BalanceDeps {
@@ -96,9 +96,9 @@ export async function payForReservation(deps: PaymentDeps, userId: string, reser
         case 'RESERVATION_NOT_FOUND':
           throw reservationNotFound(reservationId);
         case 'ALREADY_PAID':
-          throw new AppError(409, 'ALREADY_PAID', 'Already paid', 'This reservation has been paid');
+          throw alreadyPaid();
         case 'RESERVATION_EXPIRED':
-          throw new AppError(409, 'RESERVATION_EXPIRED', 'Reservation expired', 'This hold has expired or was cancelled; nothing was charged');
+          throw reservationExpired();
         case 'INSUFFICIENT_BALANCE':
           throw insufficient(outcome.balance, outcome.amount);
         case 'FENCED':

@@ -18,7 +18,8 @@ export const concertNotFound = (concertId: string) => notFound('CONCERT_NOT_FOUN
 export async function joinQueue(deps: QueueDeps, userId: string, concertId: string) {
   const result = await deps.room.join(userId);
   if (!result.ok) throw concertNotFound(concertId);
-  deps.publish(concertId, result.snapshot);
+  // No snapshot publish here: a join moves nobody's position, and the room publishes whenever
+  // admission does move the watermark.
   const token = await signQueueToken(deps.queueTokenSecret, { userId, concertId, seq: result.seq, jti: result.jti }, result.issuedAt);
   return {
     token,

@@ -7,6 +7,11 @@ import { concertNotFound, type RoomStub } from './queue.ts';
 
 export const reservationNotFound = (id: string) => notFound('RESERVATION_NOT_FOUND', `No reservation ${id}`);
 
+export const alreadyPaid = () => new AppError(409, 'ALREADY_PAID', 'Already paid', 'This reservation has been paid');
+
+export const reservationExpired = () =>
+  new AppError(409, 'RESERVATION_EXPIRED', 'Reservation expired', 'This hold has expired or was cancelled; nothing was charged');
+
 export const queueTokenMismatch = (detail: string) => new AppError(403, 'QUEUE_TOKEN_MISMATCH', 'Queue token does not match', detail);
 
 /** Turns the room's refusal into the API's error. */
@@ -67,15 +72,15 @@ export async function cancelReservation(deps: { pool: Pool; roomFor: (concertId:
   const reservation = await findReservation(deps.pool, reservationId);
   if (!reservation || reservation.userId !== userId) throw reservationNotFound(reservationId);
   if (reservation.status === 'cancelled') return;
-  if (reservation.status === 'confirmed') throw new AppError(409, 'ALREADY_PAID', 'Already paid', 'A paid reservation cannot be cancelled');
-  if (reservation.status === 'expired') throw new AppError(409, 'RESERVATION_EXPIRED', 'Reservation expired', 'This hold has already expired');
+  if (reservation.status === 'confirmed') throw alreadyPaid();
+  if (reservation.status === 'expired') throw reservationExpired();
   const result = await deps.roomFor(reservation.concertId).cancel(userId, reservationId);
   if (result.ok) return;
   switch (result.reason) {
     case 'ALREADY_PAID':
-      throw new AppError(409, 'ALREADY_PAID', 'Already paid', 'A paid reservation cannot be cancelled');
+      throw alreadyPaid();
     case 'RESERVATION_EXPIRED':
-      throw new AppError(409, 'RESERVATION_EXPIRED', 'Reservation expired', 'This hold has already expired');
+      throw reservationExpired();
     case 'REQUEST_IN_PROGRESS':
       throw new AppError(409, 'REQUEST_IN_PROGRESS', 'Request in progress', 'The hold is still being written; retry shortly');
     case 'CONCERT_NOT_FOUND':
