@@ -27,8 +27,10 @@ export function seatCounts(sql: SqlStorage): { available: number; held: number; 
 
 /** Sold out means nothing left to hold now or later: no seat available and none merely held. */
 export function isSoldOut(sql: SqlStorage): boolean {
-  const { available, held } = seatCounts(sql);
-  return sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM seats`).one().n > 0 && available + held === 0;
+  const { total, open } = sql
+    .exec<{ total: number; open: number | null }>(`SELECT COUNT(*) AS total, SUM(status <> 'sold') AS open FROM seats`)
+    .one();
+  return total > 0 && (open ?? 0) === 0;
 }
 
 export function listSeats(sql: SqlStorage, status?: RoomSeatStatus): RoomSeat[] {
