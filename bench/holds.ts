@@ -19,21 +19,16 @@
  * `--seats 5000`, `--clients 200`, `--mode wrangler|workerd|both` (default both), `--json <file>`.
  */
 import pg from 'pg';
-import { cleanup, installSignalHandlers, interrupted } from './lib/cleanup.ts';
 import { flagValue, intFlag, writeJsonReport } from './lib/cli.ts';
-import {
-  TRIVIAL_DESCRIPTION,
-  TRIVIAL_PATH,
-  concertStats,
-  createConcert,
-  startBenchStack,
-  userToken,
-} from './lib/frontrow.ts';
+import { interrupted } from './lib/cleanup.ts';
+import { TRIVIAL_DESCRIPTION, TRIVIAL_PATH, concertStats, createConcert, labelWithCode, userToken } from './lib/frontrow.ts';
 import type { BenchStack, ConcertStats, JoinAnswer } from './lib/frontrow.ts';
-import { runLoad } from './lib/load.ts';
-import type { LoadResponse, LoadResult } from './lib/load.ts';
-import { formatCounts, jsonResult, printAnomalies, printLoadTable, printSettings } from './lib/report.ts';
+import { NO_ANSWER, runLoad } from './lib/load.ts';
+import type { LoadResult } from './lib/load.ts';
+import { formatCounts, jsonResult, jsonWorker, printAnomalies, printLoadTable, printRunSettings } from './lib/report.ts';
 import type { Measured } from './lib/report.ts';
+import { runBenchmark } from './lib/run.ts';
+import type { BenchRun } from './lib/run.ts';
 import { formatCount } from './lib/table.ts';
 import { parseModes, startWorker } from './lib/worker.ts';
 import type { WorkerMode, WorkerUnderTest } from './lib/worker.ts';
@@ -133,8 +128,6 @@ function checkSeats(outcomes: ReadonlyMap<number, string>, held: ReadonlySet<num
   return check;
 }
 
-const NO_ANSWER = 'no answer';
-
 interface ModeOutcome {
   mode: WorkerMode;
   concertId: string;
@@ -152,15 +145,15 @@ function refusals(statuses: Record<string, number>): Record<string, number> {
   return Object.fromEntries(Object.entries(statuses).filter(([label]) => label !== '201'));
 }
 
-function labelWithCode(response: LoadResponse): string {
-  if (response.status < 300) return String(response.status);
-  const code = response.json<{ code?: string }>()?.code;
-  return code ? `${response.status} ${code}` : String(response.status);
-}
-
 async function runMode(mode: WorkerMode, bench: BenchStack, rows: Measured[]): Promise<{ worker: WorkerUnderTest; outcome: ModeOutcome }> {
   const worker = await startWorker({ mode, vars: bench.vars, log });
-  const cpu = { serverCpuMs: () => worker.cpuMs(), stackCpuMs: () => bench.cpuMs() };
+  const common = {
+    baseUrl: worker.url,
+    concurrency: CLIENTS,
+    signal: interrupted,
+    serverCpuMs: () => worker.cpuMs(),
+    stackCpuMs: () => bench.cpuMs(),
+  };
   const concertId = await createConcert(worker.url, bench.adminToken, {
     title: `bench:holds ${mode}`,
     seats: SEATS,
@@ -184,11 +177,8 @@ async function runMode(mode: WorkerMode, bench: BenchStack, rows: Measured[]): P
   const trivial = record(
     await runLoad({
       name: 'trivial 404',
-      baseUrl: worker.url,
-      concurrency: CLIENTS,
+      ...common,
       durationMs: DURATION_MS,
-      signal: interrupted,
-      ...cpu,
       next: () => ({ path: TRIVIAL_PATH }),
       expect: (r) => r.status === 404,
     }),
@@ -202,12 +192,9 @@ async function runMode(mode: WorkerMode, bench: BenchStack, rows: Measured[]): P
   record(
     await runLoad({
       name: 'join (admitted)',
-      baseUrl: worker.url,
-      concurrency: CLIENTS,
+      ...common,
       durationMs: MAX_JOIN_MS,
       maxRequests: USERS,
-      signal: interrupted,
-      ...cpu,
       next: async () => {
         if (nextJoiner >= USERS) return undefined;
         const userId = `bench-holds-${mode}-${nextJoiner++}`;
@@ -242,13 +229,10 @@ async function runMode(mode: WorkerMode, bench: BenchStack, rows: Measured[]): P
   const holds = record(
     await runLoad({
       name: 'hold 1 seat',
-      baseUrl: worker.url,
-      concurrency: CLIENTS,
+      ...common,
       durationMs: MAX_HOLD_MS,
       // Holds queue for the room's few Postgres connections: measure long waits rather than cut them.
       timeoutMs: 30_000,
-      signal: interrupted,
-      ...cpu,
       next: (client) => {
         const state = current[client]!;
         if (nextSeat > SEATS) return undefined;
@@ -295,11 +279,7 @@ async function runMode(mode: WorkerMode, bench: BenchStack, rows: Measured[]): P
   };
 }
 
-async function main(): Promise<void> {
-  installSignalHandlers(log);
-  const startedAt = new Date();
-  const t0 = performance.now();
-  const bench = await startBenchStack(log);
+async function main({ bench, startedAt, elapsedSeconds }: BenchRun): Promise<void> {
   const rows: Measured[] = [];
   const workers: WorkerUnderTest[] = [];
   const outcomes: ModeOutcome[] = [];
@@ -308,7 +288,7 @@ async function main(): Promise<void> {
     workers.push(done.worker);
     outcomes.push(done.outcome);
   }
-  const elapsedS = (performance.now() - t0) / 1000;
+  const elapsedS = elapsedSeconds();
 
   // ─── Report ──────────────────────────────────────────────────────────────────────────────────
   console.log(
@@ -316,9 +296,7 @@ async function main(): Promise<void> {
       `${formatCount(USERS)} admitted users × ${SEATS_PER_USER} seats, modes ${MODES.join(' and ')}. ` +
       'One machine for client, Worker, Postgres and Redis: read the ratio columns, not the absolute figures.',
   );
-  printSettings('Stack', bench.describe());
-  for (const worker of workers) printSettings(`Worker under test: ${worker.mode}`, worker.settings);
-  printSettings('Steps', {
+  printRunSettings(bench, workers, {
     'trivial 404': `${TRIVIAL_DESCRIPTION} ${DURATION_MS / 1000} s.`,
     'join (admitted)': `POST /queue/token by ${formatCount(USERS)} distinct users on an open concert: 201 admitted (set-up, measured too)`,
     'hold 1 seat':
@@ -370,7 +348,7 @@ async function main(): Promise<void> {
     maxHoldSeconds: MAX_HOLD_MS / 1000,
     modes: MODES,
     stack: bench.describe(),
-    workers: workers.map((w) => ({ mode: w.mode, startupMs: w.startupMs, settings: w.settings, runtimeWarnings: w.logs.count, firstWarnings: w.logs.first })),
+    workers: workers.map(jsonWorker),
     trivial: TRIVIAL_DESCRIPTION,
     results: rows.map(jsonResult),
     checks: outcomes.map(({ holds: _holds, ...rest }) => ({ ...rest, checkSql: CHECK_SQL.trim(), heldSeatsSql: HELD_SEATS_SQL })),
@@ -379,13 +357,4 @@ async function main(): Promise<void> {
   if (written) log(`wrote ${written}`);
 }
 
-try {
-  await main();
-} catch (error) {
-  if (!interrupted.aborted) {
-    console.error(error);
-    process.exitCode = 1;
-  }
-} finally {
-  await cleanup(log);
-}
+await runBenchmark(log, main);

@@ -27,17 +27,19 @@ import type { Redis } from '@upstash/redis/cloudflare';
 import { AppError } from '../src/lib/errors.ts';
 import { WaitLock } from '../src/lib/locks/index.ts';
 import { getRedis } from '../src/lib/redis.ts';
-import { cleanup, installSignalHandlers, interrupted } from './lib/cleanup.ts';
 import { flagValue, intFlag, writeJsonReport } from './lib/cli.ts';
-import { TRIVIAL_DESCRIPTION, TRIVIAL_PATH, concertStats, createConcert, startBenchStack, userToken } from './lib/frontrow.ts';
+import { interrupted } from './lib/cleanup.ts';
+import { TRIVIAL_DESCRIPTION, TRIVIAL_PATH, concertStats, createConcert, labelWithCode, userToken } from './lib/frontrow.ts';
 import type { BenchStack, ConcertStats, JoinAnswer } from './lib/frontrow.ts';
-import { runLoad } from './lib/load.ts';
+import { NO_ANSWER, runLoad } from './lib/load.ts';
 import type { LoadResponse, LoadResult, LoadStep, RequestSpec } from './lib/load.ts';
 import { runOps } from './lib/op-load.ts';
 import type { OpResult } from './lib/op-load.ts';
-import { formatCounts, jsonResult, printSettings } from './lib/report.ts';
+import { formatCounts, jsonResult, jsonWorker, printRunSettings } from './lib/report.ts';
+import { runBenchmark } from './lib/run.ts';
+import type { BenchRun } from './lib/run.ts';
 import type { Summary } from './lib/stats.ts';
-import { formatCount, formatMs, formatRatio, printTable } from './lib/table.ts';
+import { LATENCY_COLUMNS, formatCount, formatMs, formatRatio, latencyCells, printTable, rightAligned } from './lib/table.ts';
 import { parseModes, startWorker } from './lib/worker.ts';
 import type { WorkerMode, WorkerUnderTest } from './lib/worker.ts';
 
@@ -141,22 +143,10 @@ function printMainTable(rows: readonly Row[]): void {
       'part',
       'step',
       'mode',
-      { header: 'clients', align: 'right' },
-      { header: 'done', align: 'right' },
-      { header: 'per s', align: 'right' },
-      { header: '× ceiling', align: 'right' },
-      { header: 'p50 ms', align: 'right' },
-      { header: 'p95 ms', align: 'right' },
-      { header: 'p99 ms', align: 'right' },
-      { header: 'max ms', align: 'right' },
+      ...rightAligned('clients', 'done', 'per s', '× ceiling'),
+      ...LATENCY_COLUMNS,
       'outcomes',
-      { header: 'errors', align: 'right' },
-      { header: 'Redis calls/op', align: 'right' },
-      { header: 'srv ms/op', align: 'right' },
-      { header: 'srv cost × ceiling', align: 'right' },
-      { header: 'stack ms/op', align: 'right' },
-      { header: 'stack cost × ceiling', align: 'right' },
-      { header: 'client CPU', align: 'right' },
+      ...rightAligned('errors', 'Redis calls/op', 'srv ms/op', 'srv cost × ceiling', 'stack ms/op', 'stack cost × ceiling', 'client CPU'),
     ],
     rows.map((row) => [
       row.part,
@@ -166,10 +156,7 @@ function printMainTable(rows: readonly Row[]): void {
       formatCount(row.count),
       formatCount(row.perSecond),
       ratio(row.perSecond, row.ceiling?.perSecond),
-      formatMs(row.latencyMs.p50),
-      formatMs(row.latencyMs.p95),
-      formatMs(row.latencyMs.p99),
-      formatMs(row.latencyMs.max),
+      ...latencyCells(row.latencyMs),
       formatCounts(row.outcomes),
       formatCount(row.errors),
       Number.isFinite(row.redisCallsPerOp) ? row.redisCallsPerOp.toFixed(2) : '–',
@@ -238,17 +225,14 @@ async function lockPart(bench: BenchStack, rows: Row[]): Promise<FenceCheck[]> {
   for (let i = 0; i < 5; i++) await (await lock.acquire('bench-locks:warm-up')).release();
 
   const fenceChecks: FenceCheck[] = [];
-  const stackCpuMs = (): number => bench.cpuMs();
   for (const contenders of CONTENDERS) {
     if (interrupted.aborted) throw new Error('interrupted');
+    const common = { concurrency: contenders, durationMs: DURATION_MS, signal: interrupted, stackCpuMs: () => bench.cpuMs() };
     log(`wait lock: INCR ceiling, ${contenders} clients, ${DURATION_MS / 1000} s`);
     let before = calls();
     const incr = await runOps({
       name: 'Upstash INCR',
-      concurrency: contenders,
-      durationMs: DURATION_MS,
-      signal: interrupted,
-      stackCpuMs,
+      ...common,
       run: async () => {
         const t0 = performance.now();
         await redis.incr('bench-locks:incr');
@@ -265,10 +249,7 @@ async function lockPart(bench: BenchStack, rows: Row[]): Promise<FenceCheck[]> {
     before = calls();
     const grants = await runOps({
       name: 'WaitLock acquire→release',
-      concurrency: contenders,
-      durationMs: DURATION_MS,
-      signal: interrupted,
-      stackCpuMs,
+      ...common,
       run: async () => {
         const t0 = performance.now();
         let grant;
@@ -317,14 +298,6 @@ interface PayUser extends BenchUser {
   charge?: 'ok' | 'refused' | typeof NO_ANSWER;
   reservationId?: string;
 }
-
-function labelWithCode(response: LoadResponse): string {
-  if (response.status < 300) return String(response.status);
-  const code = response.json<{ code?: string }>()?.code;
-  return code ? `${response.status} ${code}` : String(response.status);
-}
-
-const NO_ANSWER = 'no answer';
 
 /** What each mode leaves for the checks. */
 interface ModeRun {
@@ -702,27 +675,21 @@ function printRawSamples(raw: readonly { mode: WorkerMode; result: LoadResult }[
   }
 }
 
-async function main(): Promise<void> {
-  installSignalHandlers(log);
-  const startedAt = new Date();
-  const t0 = performance.now();
-  const bench = await startBenchStack(log);
+async function main({ bench, startedAt, elapsedSeconds }: BenchRun): Promise<void> {
   const rows: Row[] = [];
   const raw: { mode: WorkerMode; result: LoadResult; trivial: LoadResult | undefined }[] = [];
   const fences = await lockPart(bench, rows);
   const runs: ModeRun[] = [];
   for (const mode of MODES) runs.push(await runMode(mode, bench, rows, raw));
   const checks = await checkPostgres(bench.stack.databaseUrl, runs);
-  const elapsedS = (performance.now() - t0) / 1000;
+  const elapsedS = elapsedSeconds();
 
   console.log(
     `bench:locks — ${DURATION_MS / 1000} s per step; wait lock from Node with 1/10/100 contenders on one key; ` +
       `charges by ${CHARGE_USERS} users; payments of distinct holds (${runs.map((r) => `${r.mode} ${formatCount(r.paymentsPerStep)}`).join(', ')} per step) at ${PAY_CLIENTS.join(' and ')} clients; ` +
       `modes ${MODES.join(' and ')}. One 2-core machine for client, Worker, Postgres and Redis: read the ratio columns.`,
   );
-  printSettings('Stack', bench.describe());
-  for (const run of runs) printSettings(`Worker under test: ${run.mode}`, run.worker.settings);
-  printSettings('Steps', {
+  printRunSettings(bench, runs.map((run) => run.worker), {
     'Upstash INCR': 'ceiling of part 1: redis.incr() on one key through getRedis() (src/lib/redis.ts) → Upstash REST adapter → redis-server, from this Node process',
     'WaitLock acquire→release':
       'new WaitLock({ redis }) from src/lib/locks with its defaults (timeout 5 s, lease 10 s, polls 10–250 ms, head 10 ms), same client; ' +
@@ -792,7 +759,7 @@ async function main(): Promise<void> {
     paymentsPerStep: Object.fromEntries(runs.map((r) => [r.mode, r.paymentsPerStep])),
     modes: MODES,
     stack: bench.describe(),
-    workers: runs.map(({ worker: w }) => ({ mode: w.mode, startupMs: w.startupMs, settings: w.settings, runtimeWarnings: w.logs.count, firstWarnings: w.logs.first })),
+    workers: runs.map((run) => jsonWorker(run.worker)),
     trivial: TRIVIAL_DESCRIPTION,
     table: rows.map(({ ceiling, ...row }) => ({ ...row, ceilingPerSecond: ceiling?.perSecond, ratioToCeiling: ceiling ? row.perSecond / ceiling.perSecond : undefined })),
     httpResults: raw.map(jsonResult),
@@ -803,13 +770,4 @@ async function main(): Promise<void> {
   if (written) log(`wrote ${written}`);
 }
 
-try {
-  await main();
-} catch (error) {
-  if (!interrupted.aborted) {
-    console.error(error);
-    process.exitCode = 1;
-  }
-} finally {
-  await cleanup(log);
-}
+await runBenchmark(log, main);

@@ -15,21 +15,16 @@
  * Flags: `--duration <s>` per step (default 10), `--mode wrangler|workerd|both` (default both),
  * `--clients 50,200`, `--json <file>`.
  */
-import { cleanup, installSignalHandlers, interrupted } from './lib/cleanup.ts';
 import { flagValue, intFlag, writeJsonReport } from './lib/cli.ts';
-import {
-  TRIVIAL_DESCRIPTION,
-  TRIVIAL_PATH,
-  concertStats,
-  createConcert,
-  startBenchStack,
-  userToken,
-} from './lib/frontrow.ts';
-import type { ConcertStats, JoinAnswer } from './lib/frontrow.ts';
+import { interrupted } from './lib/cleanup.ts';
+import { TRIVIAL_DESCRIPTION, TRIVIAL_PATH, concertStats, createConcert, userToken } from './lib/frontrow.ts';
+import type { BenchStack, ConcertStats, JoinAnswer } from './lib/frontrow.ts';
 import { runLoad } from './lib/load.ts';
 import type { LoadResponse, LoadResult } from './lib/load.ts';
-import { jsonResult, printAnomalies, printLoadTable, printSettings } from './lib/report.ts';
+import { jsonResult, jsonWorker, printAnomalies, printLoadTable, printRunSettings } from './lib/report.ts';
 import type { Measured } from './lib/report.ts';
+import { runBenchmark } from './lib/run.ts';
+import type { BenchRun } from './lib/run.ts';
 import { formatCount } from './lib/table.ts';
 import { parseModes, startWorker } from './lib/worker.ts';
 import type { WorkerMode, WorkerUnderTest } from './lib/worker.ts';
@@ -65,7 +60,7 @@ interface ModeChecks {
   stats: ConcertStats;
 }
 
-async function runMode(mode: WorkerMode, bench: Awaited<ReturnType<typeof startBenchStack>>, rows: Measured[]): Promise<{ worker: WorkerUnderTest; checks: ModeChecks }> {
+async function runMode(mode: WorkerMode, bench: BenchStack, rows: Measured[]): Promise<{ worker: WorkerUnderTest; checks: ModeChecks }> {
   const worker = await startWorker({ mode, vars: bench.vars, log });
   const concertId = await createConcert(worker.url, bench.adminToken, {
     title: `bench:queue ${mode}`,
@@ -160,11 +155,7 @@ async function runMode(mode: WorkerMode, bench: Awaited<ReturnType<typeof startB
   };
 }
 
-async function main(): Promise<void> {
-  installSignalHandlers(log);
-  const startedAt = new Date();
-  const t0 = performance.now();
-  const bench = await startBenchStack(log);
+async function main({ bench, startedAt, elapsedSeconds }: BenchRun): Promise<void> {
   const rows: Measured[] = [];
   const workers: WorkerUnderTest[] = [];
   const checks: ModeChecks[] = [];
@@ -173,16 +164,14 @@ async function main(): Promise<void> {
     workers.push(done.worker);
     checks.push(done.checks);
   }
-  const elapsedS = (performance.now() - t0) / 1000;
+  const elapsedS = elapsedSeconds();
 
   // ─── Report ──────────────────────────────────────────────────────────────────────────────────
   console.log(
     `bench:queue — closed loop, ${DURATION_MS / 1000} s per step, clients ${CLIENTS.join(' and ')}, modes ${MODES.join(' and ')}. ` +
       'One machine for client, Worker, Postgres and Redis: read the × trivial column, not the absolute figures.',
   );
-  printSettings('Stack', bench.describe());
-  for (const worker of workers) printSettings(`Worker under test: ${worker.mode}`, worker.settings);
-  printSettings('Steps', {
+  printRunSettings(bench, workers, {
     'trivial 404': TRIVIAL_DESCRIPTION,
     join: 'POST /queue/token {concertId}, a new user every request (HS256 user token signed by the bench); sales open tomorrow, so 201 waiting',
     status: 'GET /queue/status with Queue-Token: the waiting users\' tokens, cycled; 200 waiting, mostly from the edge snapshot',
@@ -210,7 +199,7 @@ async function main(): Promise<void> {
     clients: CLIENTS,
     modes: MODES,
     stack: bench.describe(),
-    workers: workers.map((w) => ({ mode: w.mode, startupMs: w.startupMs, settings: w.settings, runtimeWarnings: w.logs.count, firstWarnings: w.logs.first })),
+    workers: workers.map(jsonWorker),
     trivial: TRIVIAL_DESCRIPTION,
     results: rows.map(jsonResult),
     checks,
@@ -219,13 +208,4 @@ async function main(): Promise<void> {
   if (written) log(`wrote ${written}`);
 }
 
-try {
-  await main();
-} catch (error) {
-  if (!interrupted.aborted) {
-    console.error(error);
-    process.exitCode = 1;
-  }
-} finally {
-  await cleanup(log);
-}
+await runBenchmark(log, main);

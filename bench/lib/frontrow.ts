@@ -11,6 +11,7 @@ import type { Stack } from '../../scripts/stack/index.ts';
 import { signUserToken } from '../../src/lib/auth.ts';
 import { onCleanup } from './cleanup.ts';
 import { groupCpuMs } from './cpu.ts';
+import type { LoadResponse } from './load.ts';
 
 /** The stack's URLs (what `npm run stack` prints). */
 export type StackInfo = Omit<Stack, 'stop'>;
@@ -188,6 +189,13 @@ export interface ConcertStats {
 
 export function concertStats(baseUrl: string, adminToken: string, concertId: string): Promise<ConcertStats> {
   return callJson<ConcertStats>(baseUrl, 'GET', `/admin/concerts/${concertId}/stats`, { token: adminToken, expectStatus: 200 });
+}
+
+/** "201", "409 SEAT_TAKEN": the status, and on a refusal the problem's `code` when it has one. */
+export function labelWithCode(response: LoadResponse): string {
+  if (response.status < 300) return String(response.status);
+  const code = response.json<{ code?: string }>()?.code;
+  return code ? `${response.status} ${code}` : String(response.status);
 }
 
 /** The body of `POST /queue/token` (201). */

@@ -9,6 +9,8 @@
  * bounded by the client, not the server.
  */
 import { Pool } from 'undici';
+import { countInto, describeError, sortedRecord, startStepMeter } from './closed-loop.ts';
+import type { CpuSources } from './closed-loop.ts';
 import { summarize } from './stats.ts';
 import type { Summary } from './stats.ts';
 
@@ -50,7 +52,10 @@ function makeResponse(status: number, body: string, latencyMs: number): LoadResp
   };
 }
 
-export interface LoadStep {
+/** The outcome recorded for a request that got no answer (connection error, time-out). */
+export const NO_ANSWER = 'no answer';
+
+export interface LoadStep extends CpuSources {
   /** Shown in tables and logs. */
   name: string;
   baseUrl: string;
@@ -80,10 +85,6 @@ export interface LoadStep {
   label?: (response: LoadResponse, request: RequestSpec) => string;
   /** Aborting stops issuing requests (in-flight ones finish or time out). */
   signal?: AbortSignal;
-  /** CPU ms used so far by the server under test (see ./cpu.ts), sampled before and after the step. */
-  serverCpuMs?: () => number;
-  /** The same for the services behind it (database, cache, their adapters). */
-  stackCpuMs?: () => number;
 }
 
 export interface LoadResult {
@@ -116,22 +117,6 @@ export interface LoadResult {
   stoppedBy: 'duration' | 'requests' | 'exhausted' | 'interrupted';
 }
 
-function countInto(counts: Map<string, number>, key: string): void {
-  counts.set(key, (counts.get(key) ?? 0) + 1);
-}
-
-function sortedRecord(counts: Map<string, number>): Record<string, number> {
-  return Object.fromEntries([...counts.entries()].sort((a, b) => b[1] - a[1]));
-}
-
-function describeError(error: unknown): string {
-  if (error instanceof Error) {
-    const code = (error as { code?: string }).code;
-    return code ? `${code}: ${error.message}` : `${error.name}: ${error.message}`;
-  }
-  return String(error);
-}
-
 /** Runs one closed-loop step and summarizes it. */
 export async function runLoad(step: LoadStep): Promise<LoadResult> {
   const timeoutMs = step.timeoutMs ?? 10_000;
@@ -154,11 +139,8 @@ export async function runLoad(step: LoadStep): Promise<LoadResult> {
   let exhausted = 0;
   let lastAnswerAt = 0;
 
-  const cpuBefore = process.cpuUsage();
-  const serverCpuBefore = step.serverCpuMs?.() ?? Number.NaN;
-  const stackCpuBefore = step.stackCpuMs?.() ?? Number.NaN;
-  const startedAt = performance.now();
-  const deadline = startedAt + step.durationMs;
+  const meter = startStepMeter(step);
+  const deadline = meter.startedAt + step.durationMs;
 
   const stopReason = (): LoadResult['stoppedBy'] | undefined => {
     if (step.signal?.aborted) return 'interrupted';
@@ -213,12 +195,8 @@ export async function runLoad(step: LoadStep): Promise<LoadResult> {
   } finally {
     await pool.close().catch(() => pool.destroy());
   }
-  const cpu = process.cpuUsage(cpuBefore);
-  const serverCpu = (step.serverCpuMs?.() ?? Number.NaN) - serverCpuBefore;
-  const stackCpu = (step.stackCpuMs?.() ?? Number.NaN) - stackCpuBefore;
-  const wallMs = performance.now() - startedAt || 1;
-  const endedAt = Math.max(lastAnswerAt, startedAt + 1);
-  const elapsedS = (endedAt - startedAt) / 1000;
+  const cpu = meter.cpu();
+  const elapsedS = meter.elapsedS(lastAnswerAt);
   const requests = latencies.length;
   return {
     name: step.name,
@@ -232,11 +210,11 @@ export async function runLoad(step: LoadStep): Promise<LoadResult> {
     statuses: sortedRecord(statuses),
     errorMessages: sortedRecord(errorMessages),
     samples,
-    clientCpuPct: ((cpu.user + cpu.system) / 1000 / wallMs) * 100,
-    serverCpuPct: (serverCpu / wallMs) * 100,
-    serverCpuMsPerRequest: serverCpu / requests,
-    stackCpuPct: (stackCpu / wallMs) * 100,
-    stackCpuMsPerRequest: stackCpu / requests,
+    clientCpuPct: cpu.clientPct,
+    serverCpuPct: cpu.serverPct,
+    serverCpuMsPerRequest: cpu.serverMs / requests,
+    stackCpuPct: cpu.stackPct,
+    stackCpuMsPerRequest: cpu.stackMs / requests,
     stoppedBy: step.signal?.aborted
       ? 'interrupted'
       : exhausted === step.concurrency

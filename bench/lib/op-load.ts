@@ -7,6 +7,7 @@
  * The operations run in this Node process, so the client CPU figure is part of the measurement: near
  * 100 % of a core means the figure is bounded by this process, not by what it talks to.
  */
+import { countInto, describeError, sortedRecord, startStepMeter } from './closed-loop.ts';
 import { summarize } from './stats.ts';
 import type { Summary } from './stats.ts';
 
@@ -63,22 +64,6 @@ export interface OpResult {
   stoppedBy: 'duration' | 'exhausted' | 'interrupted';
 }
 
-function countInto(counts: Map<string, number>, key: string): void {
-  counts.set(key, (counts.get(key) ?? 0) + 1);
-}
-
-function sortedRecord(counts: Map<string, number>): Record<string, number> {
-  return Object.fromEntries([...counts.entries()].sort((a, b) => b[1] - a[1]));
-}
-
-function describeError(error: unknown): string {
-  if (error instanceof Error) {
-    const code = (error as { code?: unknown }).code;
-    return typeof code === 'string' ? `${code}: ${error.message}` : `${error.name}: ${error.message}`;
-  }
-  return String(error);
-}
-
 /** Runs one closed-loop step of in-process operations and summarizes it. */
 export async function runOps(step: OpStep): Promise<OpResult> {
   const latencies: number[] = [];
@@ -90,10 +75,8 @@ export async function runOps(step: OpStep): Promise<OpResult> {
   let exhausted = 0;
   let lastEndAt = 0;
 
-  const cpuBefore = process.cpuUsage();
-  const stackCpuBefore = step.stackCpuMs?.() ?? Number.NaN;
-  const startedAt = performance.now();
-  const deadline = startedAt + step.durationMs;
+  const meter = startStepMeter({ stackCpuMs: step.stackCpuMs });
+  const deadline = meter.startedAt + step.durationMs;
   const stop = (): boolean => step.signal?.aborted === true || performance.now() >= deadline;
 
   const client = async (index: number): Promise<void> => {
@@ -119,10 +102,8 @@ export async function runOps(step: OpStep): Promise<OpResult> {
   };
 
   await Promise.all(Array.from({ length: step.concurrency }, (_, index) => client(index)));
-  const cpu = process.cpuUsage(cpuBefore);
-  const stackCpu = (step.stackCpuMs?.() ?? Number.NaN) - stackCpuBefore;
-  const wallMs = performance.now() - startedAt || 1;
-  const elapsedS = (Math.max(lastEndAt, startedAt + 1) - startedAt) / 1000;
+  const cpu = meter.cpu();
+  const elapsedS = meter.elapsedS(lastEndAt);
   return {
     name: step.name,
     concurrency: step.concurrency,
@@ -134,9 +115,9 @@ export async function runOps(step: OpStep): Promise<OpResult> {
     latencyMs: summarize(latencies),
     outcomes: sortedRecord(outcomes),
     errorMessages: sortedRecord(errorMessages),
-    clientCpuPct: ((cpu.user + cpu.system) / 1000 / wallMs) * 100,
-    stackCpuPct: (stackCpu / wallMs) * 100,
-    stackCpuMsPerOp: stackCpu / done,
+    clientCpuPct: cpu.clientPct,
+    stackCpuPct: cpu.stackPct,
+    stackCpuMsPerOp: cpu.stackMs / done,
     stoppedBy: step.signal?.aborted ? 'interrupted' : exhausted === step.concurrency ? 'exhausted' : 'duration',
   };
 }

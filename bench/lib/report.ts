@@ -2,8 +2,9 @@
  * How the HTTP benchmarks print: each load figure beside the trivial ceiling measured in the same
  * run, by the same generator, against the same Worker and at the same concurrency (DESIGN.md §9).
  */
+import type { BenchStack } from './frontrow.ts';
 import type { LoadResult } from './load.ts';
-import { formatCount, formatMs, formatRatio, printTable } from './table.ts';
+import { LATENCY_COLUMNS, formatCount, formatMs, formatRatio, latencyCells, printTable, rightAligned } from './table.ts';
 import type { WorkerMode, WorkerUnderTest } from './worker.ts';
 
 /** One measured step and the ceiling it is compared with (undefined: it is the ceiling). */
@@ -31,6 +32,13 @@ export function printSettings(title: string, settings: Record<string, string>): 
   for (const [key, value] of Object.entries(settings)) console.log(`  ${key.padEnd(width)}  ${value}`);
 }
 
+/** The settings a run's report opens with: the stack, each Worker under test, and what each step sends. */
+export function printRunSettings(bench: BenchStack, workers: readonly WorkerUnderTest[], steps: Record<string, string>): void {
+  printSettings('Stack', bench.describe());
+  for (const worker of workers) printSettings(`Worker under test: ${worker.mode}`, worker.settings);
+  printSettings('Steps', steps);
+}
+
 /**
  * The main table: throughput, its ratio to the trivial ceiling, latency percentiles, what came
  * back, the server's CPU per request and its ratio to the trivial one, and how busy the generator
@@ -41,23 +49,12 @@ export function printLoadTable(title: string, rows: readonly Measured[]): void {
     title,
     [
       'mode',
-      { header: 'clients', align: 'right' },
+      ...rightAligned('clients'),
       'step',
-      { header: 'requests', align: 'right' },
-      { header: 'req/s', align: 'right' },
-      { header: '× trivial', align: 'right' },
-      { header: 'p50 ms', align: 'right' },
-      { header: 'p95 ms', align: 'right' },
-      { header: 'p99 ms', align: 'right' },
-      { header: 'max ms', align: 'right' },
+      ...rightAligned('requests', 'req/s', '× trivial'),
+      ...LATENCY_COLUMNS,
       'answers',
-      { header: 'errors', align: 'right' },
-      { header: 'server CPU', align: 'right' },
-      { header: 'srv ms/req', align: 'right' },
-      { header: 'cost × trivial', align: 'right' },
-      { header: 'stack CPU', align: 'right' },
-      { header: 'stack ms/req', align: 'right' },
-      { header: 'client CPU', align: 'right' },
+      ...rightAligned('errors', 'server CPU', 'srv ms/req', 'cost × trivial', 'stack CPU', 'stack ms/req', 'client CPU'),
     ],
     rows.map(({ mode, result, trivial }) => [
       mode,
@@ -66,10 +63,7 @@ export function printLoadTable(title: string, rows: readonly Measured[]): void {
       formatCount(result.requests),
       formatCount(result.rps),
       trivial ? formatRatio(result.rps / trivial.rps) : '(ceiling)',
-      formatMs(result.latencyMs.p50),
-      formatMs(result.latencyMs.p95),
-      formatMs(result.latencyMs.p99),
-      formatMs(result.latencyMs.max),
+      ...latencyCells(result.latencyMs),
       formatCounts(result.statuses),
       formatCount(result.errors),
       formatPct(result.serverCpuPct),
@@ -125,4 +119,9 @@ export function jsonResult(measured: Measured): Record<string, unknown> {
     ratioToTrivial: trivial ? result.rps / trivial.rps : undefined,
     cpuPerRequestRatioToTrivial: trivial ? result.serverCpuMsPerRequest / trivial.serverCpuMsPerRequest : undefined,
   };
+}
+
+/** A Worker under test as the JSON report describes it. */
+export function jsonWorker(worker: WorkerUnderTest): Record<string, unknown> {
+  return { mode: worker.mode, startupMs: worker.startupMs, settings: worker.settings, runtimeWarnings: worker.logs.count, firstWarnings: worker.logs.first };
 }

@@ -1,4 +1,5 @@
 /** Plain-text tables and number formats shared by the benchmarks, so their output reads the same. */
+import type { Summary } from './stats.ts';
 
 /** A column: its header, and which side its cells line up on. */
 export interface Column {
@@ -8,6 +9,19 @@ export interface Column {
 }
 
 export type Cell = string | number;
+
+/** Right-aligned columns with these headers, for columns of formatted figures. */
+export function rightAligned(...headers: string[]): Column[] {
+  return headers.map((header) => ({ header, align: 'right' }));
+}
+
+/** The latency columns, filled by {@link latencyCells}. */
+export const LATENCY_COLUMNS: readonly Column[] = rightAligned('p50 ms', 'p95 ms', 'p99 ms', 'max ms');
+
+/** The cells of {@link LATENCY_COLUMNS}. */
+export function latencyCells(latencyMs: Summary): string[] {
+  return [formatMs(latencyMs.p50), formatMs(latencyMs.p95), formatMs(latencyMs.p99), formatMs(latencyMs.max)];
+}
 
 /**
  * Prints `rows` under `columns` as an aligned text table headed by `title`. A column given as a plain
