@@ -3,7 +3,7 @@ import { applyBalanceChange, readBalance, readLedger, BALANCE_CAP } from '../db/
 import { payReservation } from '../db/payments-repo.ts';
 import { withClient } from '../db/transaction.ts';
 import { AppError, forbidden } from '../lib/errors.ts';
-import type { NoWaitLock, WaitLock } from '../lib/locks/index.ts';
+import type { LockGrant, NoWaitLock, WaitLock } from '../lib/locks/index.ts';
 import { describeError, logJson } from '../lib/logging.ts';
 import { alreadyPaid, reservationExpired, reservationNotFound } from './reservations.ts';
 import type { RoomStub } from './queue.ts';
@@ -31,6 +31,19 @@ const insufficient = (balance: number, amount: number) =>
   });
 
 /**
+ * Releases a grant, trying once more if Redis did not answer: a lock left to its lease blocks the
+ * user's balance for up to 10 s, longer than the 5 s a next request waits. Never throws: the
+ * work it guarded is already done, and the lease frees the lock in the end anyway.
+ */
+async function releaseOrLog(grant: LockGrant): Promise<void> {
+  try {
+    await grant.release();
+  } catch {
+    await grant.release().catch((error: unknown) => logJson('warn', 'lock release failed', { key: grant.key, ...describeError(error) }));
+  }
+}
+
+/**
  * Runs `work` holding the fair wait lock `balance:{userId}` and hands it a Postgres connection and
  * the grant's fencing token, which the guarded write checks. The connection is opened before the
  * lock is taken, so connection set-up never lengthens the critical section. Releasing is best
@@ -47,7 +60,7 @@ async function underBalanceLock<T>(
     try {
       return await work(client, grant.fence);
     } finally {
-      await grant.release().catch((error: unknown) => logJson('warn', 'lock release failed', { key: grant.key, ...describeError(error) }));
+      await releaseOrLog(grant);
     }
   });
 }
@@ -112,6 +125,6 @@ export async function payForReservation(deps: PaymentDeps, userId: string, reser
     }
     return { paymentId: outcome.paymentId, reservationId, amount: outcome.amount, balance: outcome.balance, status: 'confirmed' as const };
   } finally {
-    await paymentLock.release().catch((error: unknown) => logJson('warn', 'lock release failed', { key: paymentLock.key, ...describeError(error) }));
+    await releaseOrLog(paymentLock);
   }
 }
