@@ -2,6 +2,7 @@
  * Frontrow-specific pieces of the HTTP benchmarks: the throwaway stack with migrations, the bindings
  * the Worker gets, user tokens, and the few admin/API calls a benchmark makes to set itself up.
  */
+import type { ConcertStats } from '../../src/routes/admin.ts';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
@@ -176,16 +177,7 @@ export async function createConcert(
   return concert.id;
 }
 
-/** `GET /admin/concerts/:id/stats`. */
-export interface ConcertStats {
-  waiting: number;
-  admitted: number;
-  active: number;
-  completed: number;
-  expired: number;
-  soldOut: boolean;
-  seats: { available: number; held: number; sold: number };
-}
+export type { ConcertStats };
 
 export function concertStats(baseUrl: string, adminToken: string, concertId: string): Promise<ConcertStats> {
   return callJson<ConcertStats>(baseUrl, 'GET', `/admin/concerts/${concertId}/stats`, { token: adminToken, expectStatus: 200 });

@@ -31,7 +31,7 @@ export const CreateConcertSchema = z
 
 export const ConcertSchema = ConcertSummarySchema.extend({ queue: QueueConfigSchema }).openapi('Concert');
 
-const StatsSchema = z
+export const StatsSchema = z
   .object({
     concertId: UuidSchema,
     waiting: z.number().int(),
@@ -45,6 +45,9 @@ const StatsSchema = z
     queue: QueueConfigSchema,
   })
   .openapi('ConcertStats');
+
+/** Body of `GET /admin/concerts/:id/stats`. */
+export type ConcertStats = z.infer<typeof StatsSchema>;
 
 const adminResponses = {
   400: problemResponse('Invalid input (VALIDATION_FAILED)'),

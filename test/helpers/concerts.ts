@@ -1,5 +1,6 @@
 import { env } from 'cloudflare:workers';
 import type { QueueConfig } from '../../src/durable-objects/concert-room/model.ts';
+import type { ConcertStats } from '../../src/routes/admin.ts';
 import { signUserToken } from '../../src/lib/auth.ts';
 import { api } from './api.ts';
 
@@ -75,16 +76,7 @@ export async function queueStatus(queueToken: string): Promise<Response> {
 export async function stats(concertId: string) {
   const response = await api(`/admin/concerts/${concertId}/stats`, { headers: adminHeaders() });
   if (response.status !== 200) throw new Error(`stats failed: ${response.status} ${await response.text()}`);
-  return response.json<{
-    waiting: number;
-    admitted: number;
-    active: number;
-    completed: number;
-    expired: number;
-    soldOut: boolean;
-    revenue: number;
-    seats: Record<string, number>;
-  }>();
+  return response.json<ConcertStats>();
 }
 
 export async function patchQueue(concertId: string, patch: Partial<QueueConfig>): Promise<Response> {
