@@ -2,26 +2,35 @@
  * Fault switches for the local adapters. Tests (which may run inside workerd, so only `fetch` is
  * available) flip them over HTTP on the adapter's own port:
  *
- *   POST /__fault  X-Fault-Token: <token>  {"mode":"none"|"refuse"|"drop"|"delay","delayMs"?:number}
- *   GET  /__fault  → {"mode":…, "delayMs":…}
+ *   POST /__fault  X-Fault-Token: <token>
+ *                  {"mode":"none"|"refuse"|"drop"|"delay"|"cut-replies","delayMs"?:number,"match"?:string}
+ *   GET  /__fault  → {"mode":…, "delayMs":…, "match":…}
+ *
+ * Modes: `refuse` resets connections (and cuts live ones); `drop` swallows requests, never answering;
+ * `delay` answers after `delayMs`; `cut-replies` lets requests reach the server and run (commit
+ * included) but loses the reply: the connection is cut instead of answered. That is the lost reply
+ * after COMMIT which idempotency must survive. With `match`, `cut-replies` only cuts requests whose
+ * text contains it (an SQL fragment such as "COMMIT" or "balance_ledger"); others pass untouched.
  *
  * The control path is handled before any fault applies, so it keeps working in every mode.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
-/** The four behaviours an adapter can be switched to. */
-export type FaultMode = 'none' | 'refuse' | 'drop' | 'delay';
+/** The behaviours an adapter can be switched to. */
+export type FaultMode = 'none' | 'refuse' | 'drop' | 'delay' | 'cut-replies';
 
-/** Current switch position. `delayMs` only matters in `delay` mode. */
+/** Current switch position. `delayMs` only matters in `delay` mode, `match` only in `cut-replies`. */
 export interface FaultState {
   mode: FaultMode;
   delayMs: number;
+  /** `cut-replies` only: cut just the requests whose text contains this ("" = every request). */
+  match: string;
 }
 
 /** Path of the control endpoint on every adapter. */
 export const FAULT_PATH = '/__fault';
 
-const MODES: readonly FaultMode[] = ['none', 'refuse', 'drop', 'delay'];
+const MODES: readonly FaultMode[] = ['none', 'refuse', 'drop', 'delay', 'cut-replies'];
 const DEFAULT_DELAY_MS = 1000;
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
@@ -42,7 +51,7 @@ function readBody(req: IncomingMessage): Promise<string> {
 /** One adapter's fault switch plus the HTTP handler that flips it. */
 export class FaultSwitch {
   private readonly token: string;
-  private current: FaultState = { mode: 'none', delayMs: 0 };
+  private current: FaultState = { mode: 'none', delayMs: 0, match: '' };
   private readonly listeners: ((state: FaultState) => void)[] = [];
 
   /** `token` must be sent as X-Fault-Token to change the mode; an empty token disables changes. */
@@ -56,8 +65,8 @@ export class FaultSwitch {
   }
 
   /** Sets the mode directly (for Node-side tests that hold the Stack object). */
-  set(state: FaultState): void {
-    this.current = { ...state };
+  set(state: { mode: FaultMode; delayMs?: number; match?: string }): void {
+    this.current = { mode: state.mode, delayMs: state.delayMs ?? 0, match: state.match ?? '' };
     for (const listener of this.listeners) listener(this.state);
   }
 
@@ -87,11 +96,13 @@ export class FaultSwitch {
     }
     readBody(req)
       .then((text) => {
-        const body = JSON.parse(text) as { mode?: unknown; delayMs?: unknown };
+        const body = JSON.parse(text) as { mode?: unknown; delayMs?: unknown; match?: unknown };
         const mode = MODES.find((m) => m === body.mode);
         if (!mode) throw new Error(`mode must be one of ${MODES.join(', ')}`);
         const delayMs = typeof body.delayMs === 'number' && body.delayMs >= 0 ? body.delayMs : DEFAULT_DELAY_MS;
-        this.set({ mode, delayMs: mode === 'delay' ? delayMs : 0 });
+        if (body.match !== undefined && body.match !== null && typeof body.match !== 'string') throw new Error('match must be a string');
+        const match = mode === 'cut-replies' && typeof body.match === 'string' ? body.match : '';
+        this.set({ mode, delayMs: mode === 'delay' ? delayMs : 0, match });
         sendJson(res, 200, this.state);
       })
       .catch((error: unknown) => sendJson(res, 400, { error: (error as Error).message }));

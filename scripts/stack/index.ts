@@ -5,7 +5,7 @@
  *
  *   startStack() ──► PostgreSQL (cluster | PGlite | external DATABASE_URL)
  *                      ▲ TCP
- *                    Neon WebSocket adapter  ws://127.0.0.1:P/v1   (+ /__fault)
+ *                    Neon adapter            ws://127.0.0.1:P/v1, http://127.0.0.1:P/sql   (+ /__fault)
  *                ──► redis-server (or external UPSTASH_REDIS_REST_URL)
  *                      ▲ RESP
  *                    Upstash REST adapter    http://127.0.0.1:Q    (+ /__fault)

@@ -1,10 +1,18 @@
 /**
- * Stands in for Neon's WebSocket proxy: each WebSocket on /v1 becomes one TCP connection to the local
- * Postgres, bytes passed through unchanged in binary frames. @neondatabase/serverless reaches it with
- * neonConfig.wsProxy = "127.0.0.1:PORT/v1", useSecureWebSocket = false, pipelineConnect = false.
+ * Stands in for Neon's proxy, both of its faces, on one port:
  *
- * The driver appends `?address=HOST:PORT` (the host from DATABASE_URL); we ignore it and always dial
- * our configured target, so a stray URL can never make the adapter an open relay to other hosts.
+ * - WebSocket on /v1: each WebSocket becomes one TCP connection to the local Postgres, bytes passed
+ *   through unchanged in binary frames (the ConcertRoom's long-lived Pool). @neondatabase/serverless
+ *   reaches it with neonConfig.wsProxy = "127.0.0.1:PORT/v1", useSecureWebSocket = false,
+ *   pipelineConnect = false.
+ * - HTTP POST /sql: Neon's HTTP query endpoint over persistent connections (the Worker's `neon()`
+ *   queries; neonConfig.fetchEndpoint = "http://127.0.0.1:PORT/sql"). See neon-http-sql.ts.
+ *
+ * The driver appends `?address=HOST:PORT` (the host from DATABASE_URL) to the WebSocket URL and sends
+ * the whole connection string to /sql; we ignore the host and always dial our configured target, so a
+ * stray URL can never make the adapter an open relay to other hosts.
+ *
+ * One fault switch (faults.ts) governs both paths.
  */
 import http from 'node:http';
 import net from 'node:net';
@@ -13,11 +21,14 @@ import { WebSocketServer } from 'ws';
 import type { RawData, WebSocket } from 'ws';
 import { FAULT_PATH, FaultSwitch } from './faults.ts';
 import { listenOnFreePort } from './free-port.ts';
+import { SQL_PATH, createSqlEndpoint } from './neon-http-sql.ts';
 
 /** A running Neon WebSocket adapter. */
 export interface NeonWsAdapter {
   /** Value for neonConfig.wsProxy / NEON_WS_PROXY, e.g. "127.0.0.1:PORT/v1". */
   wsProxy: string;
+  /** Neon's HTTP query endpoint on the same port, e.g. "http://127.0.0.1:PORT/sql" (neonConfig.fetchEndpoint). */
+  sqlUrl: string;
   /** Full URL of the fault control endpoint. */
   faultUrl: string;
   faults: FaultSwitch;
@@ -100,11 +111,17 @@ export async function startNeonWsAdapter(
   /** Upgrade requests swallowed in `drop` mode: never answered, destroyed on stop. */
   const hanging = new Set<Duplex>();
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
+  const sql = createSqlEndpoint(target, faults, log);
 
   const server = http.createServer((req, res) => {
     if (faults.handle(req, res)) return;
+    if (new URL(req.url ?? '/', 'http://localhost').pathname === SQL_PATH) {
+      sql.handle(req, res);
+      return;
+    }
     res.writeHead(426, { 'content-type': 'text/plain' }).end('WebSocket upgrade required\n');
   });
+  server.keepAliveTimeout = 30_000; // workerd keeps /sql connections alive; do not make it reconnect often
 
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     const pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
@@ -153,8 +170,29 @@ export async function startNeonWsAdapter(
       line.push(item, mode === 'delay' ? delayMs : 0);
     };
 
-    ws.on('message', (data) => forward(toTcp, toBuffer(data)));
-    tcp.on('data', (chunk: Buffer) => forward(toWs, chunk));
+    // cut-replies: once the client has sent the `match` text (or at once without one), the next reply
+    // from Postgres is swallowed and the connection cut. The request itself went through: a COMMIT
+    // commits, and only its answer is lost.
+    let armed = false;
+    let tail = Buffer.alloc(0);
+    ws.on('message', (data) => {
+      const bytes = toBuffer(data);
+      const { mode, match } = faults.state;
+      if (mode === 'cut-replies' && match !== '' && !armed) {
+        const window = Buffer.concat([tail, bytes]);
+        armed = window.includes(match);
+        tail = window.subarray(Math.max(0, window.length - match.length + 1));
+      }
+      forward(toTcp, bytes);
+    });
+    tcp.on('data', (chunk: Buffer) => {
+      const { mode, match } = faults.state;
+      if (mode === 'cut-replies' && (match === '' || armed)) {
+        cut();
+        return;
+      }
+      forward(toWs, chunk);
+    });
     // The client hanging up always frees the Postgres backend at once (even in drop mode), otherwise
     // fault tests would leak server connections; the server hanging up travels like data.
     ws.on('close', () => teardown());
@@ -167,14 +205,16 @@ export async function startNeonWsAdapter(
     if (mode !== 'refuse') return;
     for (const cut of [...bridges]) cut();
     for (const socket of [...hanging]) reset(socket);
+    sql.cutHanging();
   });
 
   const port = await listenOnFreePort(server);
-  log(`neon-ws-adapter: ws://127.0.0.1:${port}/v1 -> ${target.host}:${target.port}`);
+  log(`neon-ws-adapter: ws://127.0.0.1:${port}/v1 and http://127.0.0.1:${port}${SQL_PATH} -> ${target.host}:${target.port}`);
 
   let stopping: Promise<void> | undefined;
   return {
     wsProxy: `127.0.0.1:${port}/v1`,
+    sqlUrl: `http://127.0.0.1:${port}${SQL_PATH}`,
     faultUrl: `http://127.0.0.1:${port}${FAULT_PATH}`,
     faults,
     stop: () =>
@@ -184,6 +224,6 @@ export async function startNeonWsAdapter(
         wss.close();
         server.close(() => resolve());
         server.closeAllConnections(); // keep-alive control connections would otherwise delay close()
-      })),
+      }).then(() => sql.stop())),
   };
 }

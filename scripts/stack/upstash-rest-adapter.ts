@@ -7,6 +7,9 @@
  *   POST /multi-exec  same body, run inside MULTI/EXEC     → same shape as /pipeline
  *   GET|POST /cmd/arg/…  (REST path style; a POST body becomes the last argument)
  *
+ * Fault modes (faults.ts) apply to every command: refuse, drop, delay and cut-replies (the command runs,
+ * its reply is lost).
+ *
  * `Authorization: Bearer <token>` (or `?_token=`) is required. With `Upstash-Encoding: base64`, which
  * the client sends by default, every string in the result (recursively) is base64 of its raw bytes;
  * integers stay JSON numbers and nil is null. The client base64-decodes every string it gets back
@@ -132,11 +135,13 @@ export async function startUpstashRestAdapter(
   /** Requests swallowed in `drop` mode: never answered, cut on `refuse` and on stop. */
   const hanging = new Set<ServerResponse>();
 
-  async function execute(req: IncomingMessage, url: URL): Promise<{ status: number; body: unknown }> {
+  async function execute(req: IncomingMessage, url: URL): Promise<{ status: number; body: unknown; cutReply: boolean }> {
     const base64 = String(req.headers['upstash-encoding'] ?? '').toLowerCase() === 'base64';
     const body = await readBody(req);
-    const { mode, delayMs } = faults.state; // sampled on arrival
+    const { mode, delayMs, match } = faults.state; // sampled on arrival
     if (mode === 'delay') await sleep(delayMs);
+    // cut-replies: the command runs, its reply is lost (the connection is reset instead).
+    const cutReply = mode === 'cut-replies' && (match === '' || body.includes(match));
 
     if (url.pathname === '/pipeline' || url.pathname === '/multi-exec') {
       if (req.method !== 'POST') throw new BadRequest(`ERR use POST for ${url.pathname}`);
@@ -144,17 +149,17 @@ export async function startUpstashRestAdapter(
       if (url.pathname === '/pipeline') {
         // Not atomic (like Upstash): sent back to back in one write on one connection.
         const replies = commands.some(isBlocking) ? await pool.isolated(commands) : await pool.batch(commands);
-        return { status: 200, body: replies.map((reply) => toEntry(reply, base64)) };
+        return { status: 200, body: replies.map((reply) => toEntry(reply, base64)), cutReply };
       }
       // One write holding MULTI … EXEC: no other request's command can land in between on this connection.
       const replies = await pool.batch([['MULTI'], ...commands, ['EXEC']]);
       const exec = replies[replies.length - 1] ?? null;
-      if (Array.isArray(exec)) return { status: 200, body: exec.map((reply) => toEntry(reply, base64)) };
+      if (Array.isArray(exec)) return { status: 200, body: exec.map((reply) => toEntry(reply, base64)), cutReply };
       // A command was rejected while queueing (wrong arity, unknown command): Redis discards the lot.
       const queueError = replies.slice(1, -1).find((reply) => reply instanceof RespError);
       const execMessage = exec instanceof RespError ? exec.message : 'EXECABORT Transaction discarded';
       const error = queueError ? `${execMessage} (${queueError.message.trim()})` : execMessage;
-      return { status: 400, body: { error } };
+      return { status: 400, body: { error }, cutReply };
     }
 
     let command: Command;
@@ -168,8 +173,8 @@ export async function startUpstashRestAdapter(
       command = toCommand(parts);
     }
     const reply = isBlocking(command) ? ((await pool.isolated([command]))[0] ?? null) : await pool.command(command);
-    if (reply instanceof RespError) return { status: 400, body: { error: reply.message } };
-    return { status: 200, body: { result: toJson(reply, base64) } };
+    if (reply instanceof RespError) return { status: 400, body: { error: reply.message }, cutReply };
+    return { status: 200, body: { result: toJson(reply, base64) }, cutReply };
   }
 
   const server = http.createServer((req, res) => {
@@ -192,7 +197,7 @@ export async function startUpstashRestAdapter(
       return;
     }
     execute(req, url).then(
-      ({ status, body }) => sendJson(res, status, body),
+      ({ status, body, cutReply }) => (cutReply ? req.socket.resetAndDestroy() : sendJson(res, status, body)),
       (error: unknown) => {
         if (res.headersSent || res.destroyed) return;
         const status = error instanceof BadRequest ? 400 : 500;

@@ -18,6 +18,10 @@ export const isUniqueViolation = (error: unknown) => sqlState(error) === '23505'
 export function isPostgresUnavailable(error: unknown): boolean {
   const state = sqlState(error);
   if (state) return state.startsWith('08') || state.startsWith('53') || state.startsWith('57P');
+  // The HTTP path (`neon()`): the fetch itself failed (refused, reset, reply lost, timed out), or
+  // Neon's proxy answered with a server error rather than a Postgres error (which would be a 400
+  // carrying a SQLSTATE, handled above).
+  if (isNeonHttpFailure(error)) return true;
   // The Neon driver rejects with the WebSocket's ErrorEvent when the socket itself fails.
   if (typeof error === 'object' && error !== null && (error as { type?: unknown }).type === 'error' && !(error instanceof Error)) return true;
   // Without a SQLSTATE, recognise the Neon/pg driver's own words for a lost or refused connection.
@@ -25,4 +29,16 @@ export function isPostgresUnavailable(error: unknown): boolean {
   return /Connection terminated|Connection ended|timeout exceeded when trying to connect|connection error|WebSocket|Network connection lost|ECONNREFUSED|ECONNRESET/i.test(
     text,
   );
+}
+
+/** The words `neon()` uses when its fetch failed or the endpoint answered other than 200/400. */
+function isNeonHttpFailure(error: unknown): boolean {
+  for (let current: unknown = error, depth = 0; current && depth < 5; depth++) {
+    const { name, message } = current as { name?: unknown; message?: unknown };
+    if (name === 'NeonDbError' && typeof message === 'string' && /^(Error connecting to database:|Server error \(HTTP status 5\d\d\))/.test(message)) {
+      return true;
+    }
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
 }
