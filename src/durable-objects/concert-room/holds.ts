@@ -113,8 +113,9 @@ export function activateHold(sql: SqlStorage, reservationId: string): void {
  */
 export function releaseHold(sql: SqlStorage, reservationId: string, status: 'expired' | 'cancelled'): number {
   sql.exec(`UPDATE holds SET status = ? WHERE reservation_id = ? AND status IN ('pending', 'held')`, status, reservationId);
-  return sql.exec(`UPDATE seats SET status = 'available', reservation_id = NULL WHERE reservation_id = ? AND status = 'held'`, reservationId)
-    .rowsWritten;
+  return sql
+    .exec(`UPDATE seats SET status = 'available', reservation_id = NULL WHERE reservation_id = ? AND status = 'held' RETURNING seat_number`, reservationId)
+    .toArray().length;
 }
 
 /** The hold was paid: its seats are sold for good. */

@@ -18,8 +18,9 @@ import {
   snapshot,
   statusOf,
 } from './line.ts';
-import { readMeta, writeMeta } from './meta.ts';
-import { DEFAULT_QUEUE_CONFIG, type AdmissionSnapshot, type QueueConfig, type QueueStatus } from './model.ts';
+import { forgetCachedMeta, readMeta, writeMeta } from './meta.ts';
+import { DEFAULT_QUEUE_CONFIG, waitingStatus, type AdmissionSnapshot, type QueueConfig, type QueueStatus } from './model.ts';
+import { QUEUE_TOKEN_TTL_SECONDS } from '../../lib/queue-token.ts';
 import {
   activateHold,
   confirmHold,
@@ -39,6 +40,18 @@ export const HOLD_EXPIRY_RETRY_MS = 2_000;
 
 /** Postgres connections one room keeps. @default 8 */
 export const ROOM_POOL_SIZE = 8;
+
+/**
+ * How long socket pushes are gathered before they go out: a burst of changes sends each socket at
+ * most one message (the latest) per interval. @default 100
+ */
+export const PUSH_COALESCE_MS = 100;
+
+/** A socket's own "status" requests are answered at most this often. @default 1000 */
+export const STATUS_REQUEST_INTERVAL_MS = 1_000;
+
+/** A re-join reissues the place's token once it is older than this (half the token's life). */
+export const REISSUE_AFTER_SECONDS = QUEUE_TOKEN_TTL_SECONDS / 2;
 
 /** Headers the Worker sets when it hands a verified WebSocket upgrade to the room. */
 export const WS_SEQ_HEADER = 'X-Frontrow-Queue-Seq';
@@ -81,9 +94,24 @@ export interface ReconcileReport {
   differences: SeatDifference[];
 }
 
+/** What a socket remembers across hibernation: its place, and whether that place was still waiting. */
 interface WsAttachment {
   seq: number;
-  lastSent: string;
+  waiting: boolean;
+}
+
+/** What a socket remembers while the room is awake. */
+interface WsMemory extends WsAttachment {
+  lastSent?: string;
+  lastStatusRequestAt?: number;
+}
+
+/** What a change to the room's state touched, for the announcements that follow it. */
+interface Touched {
+  /** Places whose own status changed (admitted, completed, expired). */
+  seqs?: Iterable<number>;
+  /** The seat map changed. */
+  seats?: boolean;
 }
 
 /**
@@ -96,6 +124,16 @@ export class ConcertRoom extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   private pool: Pool | undefined;
   private loading: Promise<boolean> | undefined;
+  /** Derived views, computed once per change and dropped by `change()`. */
+  private cachedSnapshot: AdmissionSnapshot | undefined;
+  private readonly cachedSeatMaps = new Map<string, string>();
+  /** The snapshot last published to the edge (as JSON), so an unchanged one is not published again. */
+  private publishedSnapshot: string | undefined;
+  /** Pushes gathered for the next flush (see PUSH_COALESCE_MS). */
+  private pushTimer: ReturnType<typeof setTimeout> | undefined;
+  private pushEveryone = false;
+  private readonly pushSeqs = new Set<number>();
+  private readonly sockets = new WeakMap<WebSocket, WsMemory>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -122,12 +160,14 @@ export class ConcertRoom extends DurableObject<Env> {
   async join(userId: string): Promise<JoinResult> {
     if (!(await this.ready())) return { ok: false, reason: 'CONCERT_NOT_FOUND' };
     const now = Date.now();
-    const result = this.ctx.storage.transactionSync(() => {
-      const { row, joined } = joinLine(this.sql, userId, now);
-      if (joined) admit(this.sql, this.config(), this.salesOpenAt(), this.soldOut(), now);
-      return { row: findBySeq(this.sql, row.seq)!, joined };
+    const result = this.change(() => {
+      const { row, joined } = joinLine(this.sql, userId, now, REISSUE_AFTER_SECONDS);
+      if (!joined) return { row, joined, touched: {} };
+      const moved = this.advance(now);
+      // Only a join that let someone in changes the joiner's row after its insert.
+      return { row: moved.admitted > 0 ? findBySeq(this.sql, row.seq)! : row, joined, touched: { seqs: moved.expired } };
     });
-    await this.rearm();
+    await this.settle();
     const snap = this.snapshot();
     return {
       ok: true,
@@ -153,12 +193,11 @@ export class ConcertRoom extends DurableObject<Env> {
   async configure(patch: Partial<QueueConfig>): Promise<{ ok: true; config: QueueConfig } | NotFound> {
     if (!(await this.ready())) return { ok: false, reason: 'CONCERT_NOT_FOUND' };
     const config = { ...this.config(), ...patch };
-    this.ctx.storage.transactionSync(() => {
+    this.change(() => {
       writeMeta(this.sql, 'config', config);
-      admit(this.sql, config, this.salesOpenAt(), this.soldOut(), Date.now());
+      return { touched: { seqs: this.advance(Date.now()).expired } };
     });
-    await this.rearm();
-    await this.announce();
+    await this.settle();
     return { ok: true, config };
   }
 
@@ -169,22 +208,38 @@ export class ConcertRoom extends DurableObject<Env> {
   async confirmPaid(userId: string, reservationId: string): Promise<void> {
     if (!(await this.ready())) return;
     const now = Date.now();
-    this.ctx.storage.transactionSync(() => {
+    this.change(() => {
       confirmHold(this.sql, reservationId);
-      if (completeSession(this.sql, userId, now)) admit(this.sql, this.config(), this.salesOpenAt(), this.soldOut(), now);
+      const ended = completeSession(this.sql, userId, now);
+      const moved = this.advance(now);
+      return { touched: { seats: true, seqs: ended === undefined ? moved.expired : [ended, ...moved.expired] } };
     });
-    await this.rearm();
-    await this.announce();
+    await this.settle();
   }
 
   async stats(): Promise<RoomStats | NotFound> {
     if (!(await this.ready())) return { ok: false, reason: 'CONCERT_NOT_FOUND' };
-    return { line: lineStats(this.sql, Date.now()), seats: seatCounts(this.sql), config: this.config(), soldOut: this.soldOut() };
+    return { line: lineStats(this.sql), seats: seatCounts(this.sql), config: this.config(), soldOut: this.soldOut() };
   }
 
   async seats(status?: RoomSeatStatus): Promise<RoomSeat[] | NotFound> {
     if (!(await this.ready())) return { ok: false, reason: 'CONCERT_NOT_FOUND' };
     return listSeats(this.sql, status);
+  }
+
+  /**
+   * The seat map as the JSON array the API serves, built once per change of the map and kept until
+   * the next one, so the edge's misses cost one room read and no per-seat work.
+   */
+  async seatMapJson(status?: RoomSeatStatus): Promise<{ ok: true; seats: string; counts: { available: number; held: number; sold: number } } | NotFound> {
+    if (!(await this.ready())) return { ok: false, reason: 'CONCERT_NOT_FOUND' };
+    const key = status ?? 'all';
+    let seats = this.cachedSeatMaps.get(key);
+    if (seats === undefined) {
+      seats = JSON.stringify(listSeats(this.sql, status));
+      this.cachedSeatMaps.set(key, seats);
+    }
+    return { ok: true, seats, counts: seatCounts(this.sql) };
   }
 
   /**
@@ -195,10 +250,14 @@ export class ConcertRoom extends DurableObject<Env> {
   async hold(request: { userId: string; seq: number; jti: string; seatNumbers: number[] }): Promise<HoldResult> {
     if (!(await this.ready())) return { ok: false, reason: 'CONCERT_NOT_FOUND' };
     const now = Date.now();
-    const decision = this.ctx.storage.transactionSync(() =>
-      decideHold(this.sql, findBySeq(this.sql, request.seq), { ...request, holdSeconds: this.config().holdSeconds, now }),
-    );
-    if (!decision.ok) return decision;
+    const decision = this.change(() => {
+      const outcome = decideHold(this.sql, findBySeq(this.sql, request.seq), { ...request, holdSeconds: this.config().holdSeconds, now });
+      return { ...outcome, touched: { seats: outcome.ok } };
+    });
+    if (!decision.ok) {
+      const { touched: _touched, ...refusal } = decision;
+      return refusal;
+    }
     try {
       await insertHold(this.db(), {
         reservationId: decision.reservationId,
@@ -209,7 +268,11 @@ export class ConcertRoom extends DurableObject<Env> {
         seatIds: decision.seats.map((seat) => seat.seatId),
       });
     } catch (error) {
-      this.ctx.storage.transactionSync(() => releaseHold(this.sql, decision.reservationId, 'cancelled'));
+      this.change(() => {
+        releaseHold(this.sql, decision.reservationId, 'cancelled');
+        return { touched: { seats: true } };
+      });
+      await this.settle();
       if (error instanceof SeatConflictError) {
         // Postgres knows better than this room: catch up in the background.
         this.ctx.waitUntil(this.reconcile().catch((e: unknown) => logJson('warn', 'reconcile failed', describeError(e))));
@@ -219,9 +282,13 @@ export class ConcertRoom extends DurableObject<Env> {
       if (isPostgresUnavailable(error)) return { ok: false, reason: 'DEPENDENCY_UNAVAILABLE' };
       throw error;
     }
-    this.ctx.storage.transactionSync(() => activateHold(this.sql, decision.reservationId));
-    await this.rearm();
-    return decision;
+    this.change(() => {
+      activateHold(this.sql, decision.reservationId);
+      return { touched: {} };
+    });
+    await this.settle();
+    const { touched: _touched, ...held } = decision;
+    return held;
   }
 
   /** Cancels a live hold of `userId`'s; Postgres decides first, the room follows. */
@@ -232,19 +299,20 @@ export class ConcertRoom extends DurableObject<Env> {
     if (hold.status === 'pending') return { ok: false, reason: 'REQUEST_IN_PROGRESS' };
     const states = await endHolds(this.db(), [reservationId], 'cancelled', userId);
     const state = states.get(reservationId);
-    const result = this.ctx.storage.transactionSync((): CancelResult => {
+    const { result } = this.change((): { result: CancelResult; touched: Touched } => {
+      const touched = { seats: true };
       if (state === 'confirmed') {
         confirmHold(this.sql, reservationId);
-        return { ok: false, reason: 'ALREADY_PAID' };
+        return { result: { ok: false, reason: 'ALREADY_PAID' }, touched };
       }
       if (state === 'expired') {
         releaseHold(this.sql, reservationId, 'expired');
-        return { ok: false, reason: 'RESERVATION_EXPIRED' };
+        return { result: { ok: false, reason: 'RESERVATION_EXPIRED' }, touched };
       }
       releaseHold(this.sql, reservationId, 'cancelled');
-      return { ok: true };
+      return { result: { ok: true }, touched };
     });
-    await this.rearm();
+    await this.settle();
     return result;
   }
 
@@ -257,9 +325,8 @@ export class ConcertRoom extends DurableObject<Env> {
     const before = takeSnapshot(this.sql, Date.now());
     const source = await loadRoomSource(this.db(), this.ctx.id.name!);
     if (!source) return { ok: false, reason: 'CONCERT_NOT_FOUND' };
-    const differences = this.ctx.storage.transactionSync(() => reconcileRoom(this.sql, source, before));
-    await this.rearm();
-    await this.announce();
+    const { differences } = this.change(() => ({ differences: reconcileRoom(this.sql, source, before), touched: { seats: true } }));
+    await this.settle();
     if (differences.length) logJson('warn', 'room reconciled from postgres', { concertId: this.ctx.id.name, changed: differences.length });
     return { ok: true, changed: differences.length, differences };
   }
@@ -275,15 +342,23 @@ export class ConcertRoom extends DurableObject<Env> {
     if (!row || row.user_id !== request.headers.get(WS_USER_HEADER)) return new Response('unknown place in line', { status: 403 });
     const { 0: client, 1: server } = new WebSocketPair();
     this.ctx.acceptWebSocket(server, [`seq:${seq}`]);
+    const attachment: WsAttachment = { seq, waiting: row.status === 'waiting' };
+    server.serializeAttachment(attachment);
     const first = JSON.stringify(statusOf(row, this.snapshot(), Date.now()));
-    server.serializeAttachment({ seq, lastSent: first } satisfies WsAttachment);
+    this.sockets.set(server, { ...attachment, lastSent: first });
     server.send(first);
     return new Response(null, { status: 101, webSocket: client });
   }
 
   override webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): void {
-    // Clients may ask for the current status at any time; anything else is ignored.
-    if (message === 'status') this.push(ws, true);
+    // Clients may ask for their current status, at most once per interval; anything else is ignored.
+    if (message !== 'status') return;
+    const memory = this.socketMemory(ws);
+    if (!memory) return;
+    const now = Date.now();
+    if (memory.lastStatusRequestAt !== undefined && now - memory.lastStatusRequestAt < STATUS_REQUEST_INTERVAL_MS) return;
+    memory.lastStatusRequestAt = now;
+    this.push(ws, memory, this.snapshot(), now, { force: true, lookUp: true });
   }
 
   override webSocketClose(ws: WebSocket, code: number): void {
@@ -310,17 +385,131 @@ export class ConcertRoom extends DurableObject<Env> {
       logJson('error', 'hold expiry failed; retrying', { concertId: this.ctx.id.name, ...describeError(error) });
       writeMeta(this.sql, 'holdRetryAt', Date.now() + HOLD_EXPIRY_RETRY_MS);
     }
-    this.ctx.storage.transactionSync(() => {
+    this.change(() => {
       writeMeta(this.sql, 'armedFor', null);
-      expireSessions(this.sql, now);
-      const due = nextAdmissionAt(this.sql, this.config(), this.salesOpenAt(), this.soldOut());
-      if (due !== null && due <= now) admit(this.sql, this.config(), this.salesOpenAt(), this.soldOut(), now);
+      return { touched: { seqs: this.advance(now).expired } };
     });
-    await this.rearm();
-    await this.announce();
+    await this.settle();
   }
 
   // ---- internals ----------------------------------------------------------------------------
+
+  /**
+   * Runs one state change in a synchronous transaction and forgets every view derived from the old
+   * state. `work` says what it touched, for the announcements `settle()` makes afterwards.
+   */
+  private change<T extends { touched: Touched }>(work: () => T): T {
+    let result: T;
+    try {
+      result = this.ctx.storage.transactionSync(work);
+    } catch (error) {
+      forgetCachedMeta(this.sql);
+      throw error;
+    } finally {
+      this.cachedSnapshot = undefined;
+    }
+    if (result.touched.seats) this.cachedSeatMaps.clear();
+    for (const seq of result.touched.seqs ?? []) this.pushSeqs.add(seq);
+    return result;
+  }
+
+  /**
+   * Moves the line forward to `now`: sessions whose time is up end, then the head of the line is
+   * admitted as far as the window and `maxActive` allow. Call inside `change()`.
+   */
+  private advance(now: number): { admitted: number; expired: number[] } {
+    const expired = expireSessions(this.sql, now);
+    const admitted = admit(this.sql, this.config(), this.salesOpenAt(), this.soldOut(), now);
+    return { admitted, expired };
+  }
+
+  /**
+   * After a change: points the alarm at the next due event and tells the world. A snapshot that
+   * moved is published to the edge before the caller is answered (so a poll right after an
+   * admission is answered from the new one) and reaches every waiting socket; places whose own
+   * status changed are pushed theirs. Socket pushes are gathered for PUSH_COALESCE_MS.
+   */
+  private async settle(): Promise<void> {
+    await this.rearm();
+    const snap = this.snapshot();
+    const json = JSON.stringify(snap);
+    if (json !== this.publishedSnapshot) {
+      this.publishedSnapshot = json;
+      this.pushEveryone = true;
+      const concertId = this.ctx.id.name;
+      if (concertId) {
+        try {
+          await publishSnapshot(concertId, snap);
+        } catch (error) {
+          this.publishedSnapshot = undefined;
+          logJson('warn', 'snapshot publish failed', { concertId, ...describeError(error) });
+        }
+      }
+    }
+    if ((this.pushEveryone || this.pushSeqs.size > 0) && this.pushTimer === undefined) {
+      this.pushTimer = setTimeout(() => {
+        this.pushTimer = undefined;
+        this.flushPushes();
+      }, PUSH_COALESCE_MS);
+    }
+  }
+
+  /**
+   * Sends the gathered pushes. Waiting sockets get their status from their seq and the snapshot
+   * alone (no SQL per socket); a place is looked up only when its own status changed.
+   */
+  private flushPushes(): void {
+    const everyone = this.pushEveryone;
+    const seqs = new Set(this.pushSeqs);
+    this.pushEveryone = false;
+    this.pushSeqs.clear();
+    const snap = this.snapshot();
+    const now = Date.now();
+    const sockets = everyone ? this.ctx.getWebSockets() : [...seqs].flatMap((seq) => this.ctx.getWebSockets(`seq:${seq}`));
+    for (const ws of sockets) {
+      const memory = this.socketMemory(ws);
+      if (!memory) continue;
+      const ownChange = seqs.has(memory.seq);
+      // A place that has left the line changes only through its own row, which puts it in `seqs`.
+      if (!memory.waiting && !ownChange) continue;
+      this.push(ws, memory, snap, now, { force: false, lookUp: ownChange || memory.seq <= snap.watermark });
+    }
+  }
+
+  private socketMemory(ws: WebSocket): WsMemory | undefined {
+    let memory = this.sockets.get(ws);
+    if (!memory) {
+      const attachment = ws.deserializeAttachment() as WsAttachment | null;
+      if (!attachment) return undefined;
+      memory = { seq: attachment.seq, waiting: attachment.waiting ?? true };
+      this.sockets.set(ws, memory);
+    }
+    return memory;
+  }
+
+  private push(ws: WebSocket, memory: WsMemory, snap: AdmissionSnapshot, now: number, options: { force: boolean; lookUp: boolean }): void {
+    let status: QueueStatus;
+    if (memory.waiting && !options.lookUp) {
+      status = waitingStatus(memory.seq, snap, now);
+    } else {
+      const row = findBySeq(this.sql, memory.seq);
+      if (!row) return;
+      status = statusOf(row, snap, now);
+      const waiting = row.status === 'waiting';
+      if (waiting !== memory.waiting) {
+        memory.waiting = waiting;
+        ws.serializeAttachment({ seq: memory.seq, waiting } satisfies WsAttachment);
+      }
+    }
+    const message = JSON.stringify(status);
+    if (!options.force && message === memory.lastSent) return;
+    try {
+      ws.send(message);
+      memory.lastSent = message;
+    } catch (error) {
+      logJson('warn', 'websocket push failed', { seq: memory.seq, ...describeError(error) });
+    }
+  }
 
   /**
    * Releases exactly the due holds that Postgres moves from held to expired; a due hold Postgres
@@ -331,13 +520,14 @@ export class ConcertRoom extends DurableObject<Env> {
     const due = dueHolds(this.sql, now);
     if (due.length === 0) return;
     const states = await endHolds(this.db(), due, 'expired');
-    this.ctx.storage.transactionSync(() => {
+    this.change(() => {
       for (const id of due) {
         const state = states.get(id);
         if (state === 'confirmed') confirmHold(this.sql, id);
         else if (state === 'held') continue; // cannot happen after the update; keep it until it does
         else releaseHold(this.sql, id, state === 'cancelled' ? 'cancelled' : 'expired');
       }
+      return { touched: { seats: true } };
     });
   }
 
@@ -357,10 +547,11 @@ export class ConcertRoom extends DurableObject<Env> {
     if (!source) return false;
     // Another caller may have finished loading while we awaited Postgres.
     if (readMeta<number>(this.sql, 'salesOpenAt') !== undefined) return true;
-    this.ctx.storage.transactionSync(() => {
+    this.change(() => {
       reconcileSeats(this.sql, source.seats);
       writeMeta(this.sql, 'config', { ...DEFAULT_QUEUE_CONFIG, ...pickQueueConfig(source.queueConfig) });
       writeMeta(this.sql, 'salesOpenAt', source.salesOpenAt);
+      return { touched: { seats: true } };
     });
     await this.rearm();
     return true;
@@ -387,7 +578,7 @@ export class ConcertRoom extends DurableObject<Env> {
   }
 
   private snapshot(): AdmissionSnapshot {
-    return snapshot(this.sql, this.config(), this.salesOpenAt(), this.soldOut());
+    return (this.cachedSnapshot ??= snapshot(this.sql, this.config(), this.salesOpenAt(), this.soldOut()));
   }
 
   /** When the alarm should next look at holds: the earliest expiry, but not before a retry's backoff. */
@@ -409,44 +600,6 @@ export class ConcertRoom extends DurableObject<Env> {
     writeMeta(this.sql, 'armedFor', next);
     if (next === null) await this.ctx.storage.deleteAlarm();
     else await this.ctx.storage.setAlarm(next);
-  }
-
-  /**
-   * Tells the world the line moved: refreshes the edge snapshot here (other locations pick it up
-   * within its one-second lifetime) and pushes each connected client its status if it changed.
-   */
-  private async announce(): Promise<void> {
-    const concertId = this.ctx.id.name;
-    if (concertId) {
-      try {
-        await publishSnapshot(concertId, this.snapshot());
-      } catch (error) {
-        logJson('warn', 'snapshot publish failed', { concertId, ...describeError(error) });
-      }
-    }
-    this.broadcast();
-  }
-
-  /** Pushes each connected client its status if it changed. */
-  private broadcast(): void {
-    const sockets = this.ctx.getWebSockets();
-    if (sockets.length === 0) return;
-    for (const ws of sockets) this.push(ws, false);
-  }
-
-  private push(ws: WebSocket, force: boolean): void {
-    const attachment = ws.deserializeAttachment() as WsAttachment | null;
-    if (!attachment) return;
-    const row = findBySeq(this.sql, attachment.seq);
-    if (!row) return;
-    const message = JSON.stringify(statusOf(row, this.snapshot(), Date.now()));
-    if (!force && message === attachment.lastSent) return;
-    try {
-      ws.send(message);
-      ws.serializeAttachment({ seq: attachment.seq, lastSent: message } satisfies WsAttachment);
-    } catch (error) {
-      logJson('warn', 'websocket push failed', { seq: attachment.seq, ...describeError(error) });
-    }
   }
 }
 

@@ -1,6 +1,6 @@
 // The waiting line and admission: synchronous functions over the room's SqlStorage, so every
 // decision is made without an await in the middle and can be tested without HTTP.
-import { readMeta, writeMeta } from './meta.ts';
+import { counter, counters, readMeta, writeMeta } from './meta.ts';
 import { waitingStatus, type AdmissionSnapshot, type QueueConfig, type QueueStatus } from './model.ts';
 
 export type LineRow = {
@@ -37,41 +37,54 @@ export function findBySeq(sql: SqlStorage, seq: number): LineRow | undefined {
 
 /**
  * Puts `userId` in line, or returns their existing place: one place per user, however often
- * and however concurrently they join.
+ * and however concurrently they join. A re-join keeps the place (same seq and token id); when the
+ * token it was issued is past `reissueAfterSeconds` of age, the place gets a new issue time, so the
+ * token signed for it is valid again (a fan who joined long before opening is never locked out).
  */
-export function joinLine(sql: SqlStorage, userId: string, now: number): { row: LineRow; joined: boolean } {
+export function joinLine(
+  sql: SqlStorage,
+  userId: string,
+  now: number,
+  reissueAfterSeconds = Number.POSITIVE_INFINITY,
+): { row: LineRow; joined: boolean } {
+  const nowSeconds = Math.floor(now / 1000);
   const existing = findByUser(sql, userId);
-  if (existing) return { row: existing, joined: false };
+  if (existing) {
+    if (existing.issued_at + reissueAfterSeconds > nowSeconds) return { row: existing, joined: false };
+    sql.exec(`UPDATE line SET issued_at = ? WHERE seq = ?`, nowSeconds, existing.seq);
+    return { row: { ...existing, issued_at: nowSeconds }, joined: false };
+  }
+  // MAX over the primary key is one b-tree step, not a scan.
   const next = sql.exec<{ next: number }>(`SELECT COALESCE(MAX(seq), 0) + 1 AS next FROM line`).one().next;
-  sql.exec(
-    `INSERT INTO line (seq, user_id, jti, issued_at, status) VALUES (?, ?, ?, ?, 'waiting')`,
-    next,
-    userId,
-    crypto.randomUUID(),
-    Math.floor(now / 1000),
-  );
-  return { row: findBySeq(sql, next)!, joined: true };
+  const row: LineRow = {
+    seq: next,
+    user_id: userId,
+    jti: crypto.randomUUID(),
+    issued_at: nowSeconds,
+    status: 'waiting',
+    admitted_at: null,
+    session_expires_at: null,
+  };
+  sql.exec(`INSERT INTO line (seq, user_id, jti, issued_at, status) VALUES (?, ?, ?, ?, 'waiting')`, row.seq, row.user_id, row.jti, row.issued_at);
+  return { row, joined: true };
 }
 
-/** Ends admitted sessions whose time is up; their slots count as free from now on. */
-export function expireSessions(sql: SqlStorage, now: number): number {
-  return sql.exec(
-    `UPDATE line SET status = 'expired', ended_at = ? WHERE status = 'admitted' AND session_expires_at <= ?`,
-    now,
-    now,
-  ).rowsWritten;
+/** Ends admitted sessions whose time is up; their slots count as free from now on. Returns their seqs. */
+export function expireSessions(sql: SqlStorage, now: number): number[] {
+  return sql
+    .exec<{ seq: number }>(
+      `UPDATE line SET status = 'expired', ended_at = ? WHERE status = 'admitted' AND session_expires_at <= ? RETURNING seq`,
+      now,
+      now,
+    )
+    .toArray()
+    .map((row) => row.seq);
 }
 
-export function countLive(sql: SqlStorage, now: number): number {
-  return sql.exec<{ n: number }>(
-    `SELECT COUNT(*) AS n FROM line WHERE status = 'admitted' AND session_expires_at > ?`,
-    now,
-  ).one().n;
-}
+/** Sessions admitted and not yet ended (call `expireSessions` first for those whose time is up). */
+export const countLive = (sql: SqlStorage): number => counter(sql, 'line:admitted');
 
-export function countWaiting(sql: SqlStorage): number {
-  return sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM line WHERE status = 'waiting'`).one().n;
-}
+export const countWaiting = (sql: SqlStorage): number => counter(sql, 'line:waiting');
 
 /**
  * Admits from the head of the line as far as the current window's budget and `maxActive` allow,
@@ -92,27 +105,35 @@ export function admit(
     state.admittedInWindow = 0;
   }
   let room = config.admitPerWindow - state.admittedInWindow;
-  if (config.maxActive !== null) room = Math.min(room, config.maxActive - countLive(sql, now));
+  if (config.maxActive !== null) room = Math.min(room, config.maxActive - countLive(sql));
   let admitted = 0;
   if (room > 0) {
     const sessionExpiresAt = now + config.sessionSeconds * 1000;
-    const head = sql
-      .exec<{ seq: number }>(`SELECT seq FROM line WHERE status = 'waiting' ORDER BY seq LIMIT ?`, room)
-      .toArray();
-    const last = head.at(-1);
-    if (last) {
-      admitted = sql.exec(
+    // Count what RETURNING gives back: a cursor's rowsWritten also counts index and trigger writes.
+    const rows = sql
+      .exec<{ seq: number }>(
         `UPDATE line SET status = 'admitted', admitted_at = ?, session_expires_at = ?
-          WHERE status = 'waiting' AND seq <= ?`,
+          WHERE seq IN (SELECT seq FROM line WHERE status = 'waiting' ORDER BY seq LIMIT ?)
+          RETURNING seq`,
         now,
         sessionExpiresAt,
-        last.seq,
-      ).rowsWritten;
-      state.watermark = Math.max(state.watermark, last.seq);
+        room,
+      )
+      .toArray();
+    admitted = rows.length;
+    if (admitted > 0) {
+      for (const row of rows) state.watermark = Math.max(state.watermark, row.seq);
       state.admittedInWindow += admitted;
     }
   }
-  writeAdmission(sql, state);
+  const before = readAdmission(sql);
+  if (
+    before.watermark !== state.watermark ||
+    before.windowStartedAt !== state.windowStartedAt ||
+    before.admittedInWindow !== state.admittedInWindow
+  ) {
+    writeAdmission(sql, state);
+  }
   return admitted;
 }
 
@@ -128,12 +149,11 @@ export function nextSessionExpiry(sql: SqlStorage): number | null {
   return sql.exec<{ t: number | null }>(`SELECT MIN(session_expires_at) AS t FROM line WHERE status = 'admitted'`).one().t;
 }
 
-/** Marks a user's session completed (they paid): the slot frees at once. */
-export function completeSession(sql: SqlStorage, userId: string, now: number): boolean {
-  return (
-    sql.exec(`UPDATE line SET status = 'completed', ended_at = ? WHERE user_id = ? AND status = 'admitted'`, now, userId)
-      .rowsWritten > 0
-  );
+/** Marks a user's session completed (they paid): the slot frees at once. Returns its seq, if it was live. */
+export function completeSession(sql: SqlStorage, userId: string, now: number): number | undefined {
+  return sql
+    .exec<{ seq: number }>(`UPDATE line SET status = 'completed', ended_at = ? WHERE user_id = ? AND status = 'admitted' RETURNING seq`, now, userId)
+    .toArray()[0]?.seq;
 }
 
 export function snapshot(sql: SqlStorage, config: QueueConfig, salesOpenAt: number, soldOut: boolean): AdmissionSnapshot {
@@ -175,16 +195,14 @@ export function statusOf(row: LineRow, snap: AdmissionSnapshot, now: number): Qu
   }
 }
 
-/** Line counts for the admin stats. */
-export function lineStats(sql: SqlStorage, now: number) {
-  const rows = sql.exec<{ status: string; n: number }>(`SELECT status, COUNT(*) AS n FROM line GROUP BY status`).toArray();
-  const by = Object.fromEntries(rows.map((r) => [r.status, r.n])) as Record<string, number | undefined>;
-  const admittedEver = (by.admitted ?? 0) + (by.completed ?? 0) + (by.expired ?? 0);
+/** Line counts for the admin stats, from the counters. */
+export function lineStats(sql: SqlStorage) {
+  const counts = counters(sql);
   return {
-    waiting: by.waiting ?? 0,
-    admitted: admittedEver,
-    active: countLive(sql, now),
-    completed: by.completed ?? 0,
-    expired: by.expired ?? 0,
+    waiting: counts['line:waiting'],
+    admitted: counts['line:admitted'] + counts['line:completed'] + counts['line:expired'],
+    active: counts['line:admitted'],
+    completed: counts['line:completed'],
+    expired: counts['line:expired'],
   };
 }

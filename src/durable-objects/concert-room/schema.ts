@@ -44,6 +44,42 @@ export const ROOM_MIGRATIONS: readonly string[] = [
    );
    CREATE INDEX holds_live_expiry ON holds (expires_at) WHERE status IN ('pending', 'held');
    CREATE INDEX holds_user ON holds (user_id, status);`,
+
+  // Counters of line and seat states, kept by triggers in the same transaction as every change, so
+  // no request path ever counts rows (DESIGN.md §5). Hold expiry asks for status = 'held', which the
+  // old partial index (status IN ('pending', 'held')) does not serve: replace it with one that does.
+  `CREATE TABLE room_counts (name TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
+   INSERT INTO room_counts (name, n)
+     SELECT 'line:' || s, (SELECT COUNT(*) FROM line WHERE status = s)
+       FROM (SELECT 'waiting' AS s UNION ALL SELECT 'admitted' UNION ALL SELECT 'completed' UNION ALL SELECT 'expired');
+   INSERT INTO room_counts (name, n)
+     SELECT 'seat:' || s, (SELECT COUNT(*) FROM seats WHERE status = s)
+       FROM (SELECT 'available' AS s UNION ALL SELECT 'held' UNION ALL SELECT 'sold');
+
+   CREATE TRIGGER line_counts_insert AFTER INSERT ON line BEGIN
+     UPDATE room_counts SET n = n + 1 WHERE name = 'line:' || new.status;
+   END;
+   CREATE TRIGGER line_counts_update AFTER UPDATE OF status ON line WHEN old.status <> new.status BEGIN
+     UPDATE room_counts SET n = n - 1 WHERE name = 'line:' || old.status;
+     UPDATE room_counts SET n = n + 1 WHERE name = 'line:' || new.status;
+   END;
+   CREATE TRIGGER line_counts_delete AFTER DELETE ON line BEGIN
+     UPDATE room_counts SET n = n - 1 WHERE name = 'line:' || old.status;
+   END;
+   CREATE TRIGGER seat_counts_insert AFTER INSERT ON seats BEGIN
+     UPDATE room_counts SET n = n + 1 WHERE name = 'seat:' || new.status;
+   END;
+   CREATE TRIGGER seat_counts_update AFTER UPDATE OF status ON seats WHEN old.status <> new.status BEGIN
+     UPDATE room_counts SET n = n - 1 WHERE name = 'seat:' || old.status;
+     UPDATE room_counts SET n = n + 1 WHERE name = 'seat:' || new.status;
+   END;
+   CREATE TRIGGER seat_counts_delete AFTER DELETE ON seats BEGIN
+     UPDATE room_counts SET n = n - 1 WHERE name = 'seat:' || old.status;
+   END;
+
+   DROP INDEX holds_live_expiry;
+   CREATE INDEX holds_held_expiry ON holds (expires_at) WHERE status = 'held';
+   CREATE INDEX holds_pending ON holds (reservation_id) WHERE status = 'pending';`,
 ];
 
 /** Brings `sql` up to the newest schema. Run inside `blockConcurrencyWhile` in the constructor. */

@@ -1,4 +1,5 @@
 // The room's live seat map: synchronous functions over SqlStorage.
+import { counters } from './meta.ts';
 
 export type RoomSeatStatus = 'available' | 'held' | 'sold';
 
@@ -19,18 +20,14 @@ export interface SeatSource {
 }
 
 export function seatCounts(sql: SqlStorage): { available: number; held: number; sold: number } {
-  const rows = sql.exec<{ status: RoomSeatStatus; n: number }>(`SELECT status, COUNT(*) AS n FROM seats GROUP BY status`).toArray();
-  const counts = { available: 0, held: 0, sold: 0 };
-  for (const row of rows) counts[row.status] = row.n;
-  return counts;
+  const counts = counters(sql);
+  return { available: counts['seat:available'], held: counts['seat:held'], sold: counts['seat:sold'] };
 }
 
 /** Sold out means nothing left to hold now or later: no seat available and none merely held. */
 export function isSoldOut(sql: SqlStorage): boolean {
-  const { total, open } = sql
-    .exec<{ total: number; open: number | null }>(`SELECT COUNT(*) AS total, SUM(status <> 'sold') AS open FROM seats`)
-    .one();
-  return total > 0 && (open ?? 0) === 0;
+  const { available, held, sold } = seatCounts(sql);
+  return available + held + sold > 0 && available === 0 && held === 0;
 }
 
 export function listSeats(sql: SqlStorage, status?: RoomSeatStatus): RoomSeat[] {

@@ -1,0 +1,100 @@
+import { runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
+import { describe, expect, it } from 'vitest';
+import type { ConcertRoom } from '../../src/durable-objects/concert-room/index.ts';
+import { api, uniqueId } from '../helpers/api.ts';
+import { charge, pay } from '../helpers/balance.ts';
+import { admittedUser, createConcert, hold, joinOk, openConcert, queueStatus, room } from '../helpers/concerts.ts';
+
+interface Statement {
+  query: string;
+  bindings: unknown[];
+}
+
+/**
+ * Swaps the room's SqlStorage for one that records every statement, so a test can ask SQLite how
+ * it ran each of them. Returns the list the recorder fills.
+ */
+async function recordStatements(concertId: string): Promise<Statement[]> {
+  const recorded: Statement[] = [];
+  await runInDurableObject(room(concertId), (instance: ConcertRoom, state) => {
+    const real = state.storage.sql;
+    const recorder = Object.create(real) as SqlStorage;
+    recorder.exec = ((query: string, ...bindings: unknown[]) => {
+      recorded.push({ query, bindings });
+      return real.exec(query, ...bindings);
+    }) as SqlStorage['exec'];
+    (instance as unknown as { sql: SqlStorage }).sql = recorder;
+  });
+  return recorded;
+}
+
+/** Every plan step of the recorded statements that scans one of the big tables. */
+async function scansIn(concertId: string, statements: Statement[]): Promise<string[]> {
+  return runInDurableObject(room(concertId), (_instance, state) => {
+    const scans: string[] = [];
+    for (const { query, bindings } of statements) {
+      for (const step of state.storage.sql.exec<{ detail: string }>(`EXPLAIN QUERY PLAN ${query}`, ...bindings).toArray()) {
+        if (/^SCAN (line|seats|holds)\b/.test(step.detail)) scans.push(`${step.detail}  ←  ${query.replace(/\s+/g, ' ').trim()}`);
+      }
+    }
+    return scans;
+  });
+}
+
+describe('ConcertRoom query plans', () => {
+  it('scans no line, seat or hold table on join, status, hold, cancel, payment or an alarm tick', async () => {
+    const concert = await openConcert({ seats: 2_000, price: 10, queue: { admitPerWindow: 100, maxActive: 100 } });
+    // A line long enough that a scan would not hide behind the planner's small-table shortcuts.
+    const prefix = uniqueId('crowd');
+    const crowd = await Promise.all(Array.from({ length: 300 }, (_, i) => joinOk(concert.id, `${prefix}-${i}`)));
+    const admitted = crowd.find((body) => body.status === 'admitted')!;
+
+    const statements = await recordStatements(concert.id);
+    const waiting = await joinOk(concert.id, uniqueId('late'));
+    expect(waiting.status).toBe('waiting');
+    expect((await queueStatus(waiting.token)).status).toBe(200);
+    expect((await queueStatus(admitted.token)).status).toBe(200);
+    expect(statements.length).toBeGreaterThan(0);
+    expect(await scansIn(concert.id, statements)).toEqual([]);
+  });
+
+  it('scans nothing big on the hold, cancel, payment and expiry paths', async () => {
+    const concert = await openConcert({ seats: 2_000, price: 10 });
+    const fans = await Promise.all(Array.from({ length: 5 }, () => admittedUser(concert.id)));
+    for (const [i, fan] of fans.entries()) expect((await hold(concert.id, fan, [i * 4 + 1, i * 4 + 2])).status).toBe(201);
+
+    const statements = await recordStatements(concert.id);
+    const [buyer, canceller] = fans as [(typeof fans)[0], (typeof fans)[0]];
+    const held = await hold(concert.id, buyer, [100]);
+    expect(held.status).toBe(201);
+    const { reservationId } = await held.json<{ reservationId: string }>();
+    expect((await charge(buyer.userToken, 1_000)).status).toBe(200);
+    expect((await pay(buyer.userToken, reservationId)).status).toBe(201);
+
+    const toCancel = await hold(concert.id, canceller, [200]);
+    const cancelId = (await toCancel.json<{ reservationId: string }>()).reservationId;
+    const cancelled = await api(`/reservations/${cancelId}`, { method: 'DELETE', headers: { Authorization: `Bearer ${canceller.userToken}` } });
+    expect(cancelled.status).toBe(204);
+
+    await runDurableObjectAlarm(room(concert.id));
+    expect(statements.length).toBeGreaterThan(10);
+    expect(await scansIn(concert.id, statements)).toEqual([]);
+  });
+
+  it('keeps counters equal to the rows they count', async () => {
+    const concert = await createConcert({ seats: 30 });
+    const prefix = uniqueId('count');
+    await Promise.all(Array.from({ length: 20 }, (_, i) => joinOk(concert.id, `${prefix}-${i}`)));
+    await runDurableObjectAlarm(room(concert.id));
+    await runInDurableObject(room(concert.id), (_instance, state) => {
+      const sql = state.storage.sql;
+      const counted = Object.fromEntries(sql.exec<{ name: string; n: number }>(`SELECT name, n FROM room_counts`).toArray().map((r) => [r.name, r.n]));
+      const actual: Record<string, number> = {};
+      for (const r of sql.exec<{ s: string; n: number }>(`SELECT status AS s, COUNT(*) AS n FROM line GROUP BY status`).toArray()) actual[`line:${r.s}`] = r.n;
+      for (const r of sql.exec<{ s: string; n: number }>(`SELECT status AS s, COUNT(*) AS n FROM seats GROUP BY status`).toArray()) actual[`seat:${r.s}`] = r.n;
+      for (const [name, n] of Object.entries(counted)) expect([name, n]).toEqual([name, actual[name] ?? 0]);
+      expect(counted['line:admitted']).toBe(20);
+      expect(counted['seat:available']).toBe(30);
+    });
+  });
+});
