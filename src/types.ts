@@ -1,5 +1,6 @@
 import type { OpenAPIHono } from '@hono/zod-openapi';
-import type { Db, Pool } from './db/client.ts';
+import type { Pool } from './db/client.ts';
+import type { HttpDb, Sql } from './db/http.ts';
 import type { QueueClaims } from './lib/queue-token.ts';
 
 /** Hono environment of the whole app: bindings from `wrangler types`, per-request variables. */
@@ -11,9 +12,14 @@ export interface AppEnv {
     userId: string;
     /** Set by `requireQueueToken`. */
     queueClaims: QueueClaims;
-    /** This request's drizzle client, created on first use (see `requestDb`). */
-    db: () => Db;
-    /** This request's raw Neon pool, created on first use. */
+    /** drizzle over Neon's HTTP query path, created on first use (see `requestDb`). */
+    db: () => HttpDb;
+    /** Neon's HTTP query function (`neon()`): one fetch per statement or batch. */
+    sql: () => Sql;
+    /**
+     * A per-request WebSocket pool. Going away: only the reservation routes and payForReservation
+     * still use it, until payment moves into the ConcertRoom. Do not use it in new code.
+     */
     pool: () => Pool;
   };
 }

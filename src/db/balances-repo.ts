@@ -1,4 +1,5 @@
-import type { Pool, PoolClient } from '@neondatabase/serverless';
+import type { PoolClient } from '@neondatabase/serverless';
+import type { Sql } from './http.ts';
 
 /** Highest balance a user may have (DESIGN.md §3); the column's CHECK says the same. */
 export const BALANCE_CAP = 1_000_000_000;
@@ -56,9 +57,10 @@ export async function applyBalanceChange(client: PoolClient, move: BalanceMove):
   throw new Error('balance update kept losing races; giving up');
 }
 
-export async function readBalance(pool: Pool, userId: string): Promise<number> {
-  const result = await pool.query<{ amount: string }>(`SELECT amount FROM balances WHERE user_id = $1`, [userId]);
-  return Number(result.rows[0]?.amount ?? 0);
+/** A user's balance, 0 before their first movement (one HTTP query). */
+export async function readBalance(sql: Sql, userId: string): Promise<number> {
+  const rows = (await sql.query(`SELECT amount FROM balances WHERE user_id = $1`, [userId])) as { amount: string }[];
+  return Number(rows[0]?.amount ?? 0);
 }
 
 export interface LedgerEntry {
@@ -71,14 +73,14 @@ export interface LedgerEntry {
 }
 
 /** Newest first, `limit` entries older than the `before` id (keyset pagination on the ledger index). */
-export async function readLedger(pool: Pool, userId: string, limit: number, before?: number): Promise<LedgerEntry[]> {
-  const result = await pool.query<{ id: string; delta: string; balance_after: string; kind: LedgerKind; reference: string | null; created_at: Date }>(
+export async function readLedger(sql: Sql, userId: string, limit: number, before?: number): Promise<LedgerEntry[]> {
+  const rows = (await sql.query(
     `SELECT id, delta, balance_after, kind, reference, created_at FROM balance_ledger
       WHERE user_id = $1 AND ($2::bigint IS NULL OR id < $2)
       ORDER BY id DESC LIMIT $3`,
     [userId, before ?? null, limit],
-  );
-  return result.rows.map((row) => ({
+  )) as { id: string; delta: string; balance_after: string; kind: LedgerKind; reference: string | null; created_at: Date }[];
+  return rows.map((row) => ({
     id: Number(row.id),
     delta: Number(row.delta),
     balanceAfter: Number(row.balance_after),

@@ -1,4 +1,4 @@
-import { neon, neonConfig, type NeonQueryFunction } from '@neondatabase/serverless';
+import { neon, neonConfig, types, type CustomTypesConfig, type NeonQueryFunction } from '@neondatabase/serverless';
 import { drizzle } from 'drizzle-orm/neon-http';
 import type { DbConfig } from './client.ts';
 import * as schema from './schema.ts';
@@ -47,9 +47,51 @@ export function createSql(config: DbConfig): NeonQueryFunction<false, false> {
   return neon(config.DATABASE_URL);
 }
 
-/** drizzle over Neon's HTTP path, with the app's schema. */
+/**
+ * Types drizzle's neon-http driver wants as raw text (its columns parse them): timestamps, dates,
+ * intervals and their arrays. The OIDs are the ones drizzle's NeonHttpDriver.initMappers lists.
+ */
+const DRIZZLE_RAW_TYPES: readonly number[] = [
+  1184, // timestamptz
+  1114, // timestamp
+  1082, // date
+  1186, // interval
+  1231, // numeric[] (as drizzle lists it)
+  1115, // timestamp[]
+  1185, // timestamptz[]
+  1187, // interval[]
+  1182, // date[]
+];
+type TypeParser = (value: string) => unknown;
+const rawText: TypeParser = (value) => value;
+
+/** Per-query type parsers for drizzle's queries: raw text for its types, the defaults otherwise. */
+const drizzleTypes: CustomTypesConfig = {
+  getTypeParser: (oid: number, format?: 'text' | 'binary'): TypeParser =>
+    DRIZZLE_RAW_TYPES.includes(oid) ? rawText : (types.getTypeParser(oid, format ?? 'text') as TypeParser),
+};
+
+/**
+ * drizzle over Neon's HTTP path, with the app's schema.
+ *
+ * drizzle's neon-http driver sets the timestamp, date and interval parsers of the driver's *global*
+ * pg-types to raw text whenever one is constructed. Those parsers are shared with every `neon()`
+ * query and every `Pool` in the isolate (the ConcertRoom's included), which would then get strings
+ * where they expect Dates. So the global parsers are put back right after construction, and
+ * drizzle's own queries carry those raw-text parsers per query instead.
+ */
 export function createHttpDb(config: DbConfig) {
-  return drizzle({ client: createSql(config), schema });
+  const sql = createSql(config);
+  const client = Object.assign((...args: Parameters<Sql>) => sql(...args), sql, {
+    query: (text: string, params?: unknown[], options?: Parameters<Sql['query']>[2]) =>
+      sql.query(text, params, { ...options, types: drizzleTypes }),
+  }) as Sql;
+  const saved = DRIZZLE_RAW_TYPES.map((oid) => [oid, types.getTypeParser(oid, 'text') as TypeParser] as const);
+  try {
+    return drizzle({ client, schema });
+  } finally {
+    for (const [oid, parser] of saved) types.setTypeParser(oid, parser);
+  }
 }
 
 export type HttpDb = ReturnType<typeof createHttpDb>;

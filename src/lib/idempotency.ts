@@ -29,10 +29,10 @@ export const idempotent = createMiddleware<AppEnv>(async (c, next) => {
     throw validationFailed(`Idempotency-Key must be 1–${MAX_IDEMPOTENCY_KEY_LENGTH} characters`);
   }
   const userId = c.get('userId');
-  const pool = c.var.pool();
+  const sql = c.var.sql();
   const hash = await requestHash(c.req.method, c.req.path, await c.req.raw.clone().text());
 
-  const claimed = await pool.query(
+  const claimed = await sql.query(
     `INSERT INTO idempotency_keys (user_id, key, request_hash) VALUES ($1, $2, $3)
      ON CONFLICT (user_id, key) DO UPDATE
         SET request_hash = excluded.request_hash, status_code = NULL, body = NULL, created_at = now()
@@ -40,13 +40,14 @@ export const idempotent = createMiddleware<AppEnv>(async (c, next) => {
          OR (idempotency_keys.status_code IS NULL AND idempotency_keys.created_at < now() - make_interval(secs => $5))
      RETURNING 1`,
     [userId, key, hash, IDEMPOTENCY_TTL_SECONDS, IDEMPOTENCY_STALE_SECONDS],
+    { fullResults: true },
   );
   if (claimed.rowCount === 0) {
-    const existing = await pool.query<{ request_hash: string; status_code: number | null; body: unknown }>(
-      `SELECT request_hash, status_code, body FROM idempotency_keys WHERE user_id = $1 AND key = $2`,
-      [userId, key],
-    );
-    const row = existing.rows[0];
+    const existing = (await sql.query(`SELECT request_hash, status_code, body FROM idempotency_keys WHERE user_id = $1 AND key = $2`, [
+      userId,
+      key,
+    ])) as { request_hash: string; status_code: number | null; body: unknown }[];
+    const row = existing[0];
     if (row && row.request_hash !== hash) {
       throw new AppError(422, 'IDEMPOTENCY_KEY_REUSED', 'Idempotency key reused', 'This Idempotency-Key was used with a different request');
     }
@@ -66,12 +67,12 @@ export const idempotent = createMiddleware<AppEnv>(async (c, next) => {
   await next();
 
   if (c.res.status >= 500) {
-    await pool.query(`DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2 AND status_code IS NULL`, [userId, key]);
+    await sql.query(`DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2 AND status_code IS NULL`, [userId, key]);
     return;
   }
   const text = c.res.status === 204 ? '' : await c.res.clone().text();
   // Stored as a JSON string, not parsed: jsonb would reorder keys, and a replay must be byte-identical.
-  await pool.query(`UPDATE idempotency_keys SET status_code = $3, body = to_jsonb($4::text) WHERE user_id = $1 AND key = $2`, [
+  await sql.query(`UPDATE idempotency_keys SET status_code = $3, body = to_jsonb($4::text) WHERE user_id = $1 AND key = $2`, [
     userId,
     key,
     c.res.status,

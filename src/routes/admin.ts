@@ -1,6 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { requireAdmin } from '../lib/admin.ts';
-import { concertRevenue } from '../db/payments-repo.ts';
+import { concertRevenue } from '../db/reports-repo.ts';
 import { purgeConcertLists } from '../lib/edge-cache.ts';
 import { problemResponse } from '../lib/problem-schemas.ts';
 import { ConcertIdParams, DateSchema, DateTimeSchema, QueueConfigPatchSchema, QueueConfigSchema, UuidSchema } from '../lib/schemas.ts';
@@ -147,7 +147,7 @@ export function registerAdminRoutes(app: App): void {
 
   app.openapi(statsRoute, async (c) => {
     const { id } = c.req.valid('param');
-    const [stats, revenue] = await Promise.all([c.env.CONCERT_ROOM.getByName(id).stats(), concertRevenue(c.var.pool(), id)]);
+    const [stats, revenue] = await Promise.all([c.env.CONCERT_ROOM.getByName(id).stats(), concertRevenue(c.var.sql(), id)]);
     if ('ok' in stats) throw concertNotFound(id);
     return c.json({ concertId: id, ...stats.line, soldOut: stats.soldOut, seats: stats.seats, revenue, queue: stats.config }, 200);
   });

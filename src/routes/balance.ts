@@ -138,12 +138,12 @@ function paymentDeps(c: Context<AppEnv>): PaymentDeps {
 }
 
 export function registerBalanceRoutes(app: App): void {
-  app.openapi(balanceRoute, async (c) => c.json(await balanceOf(c.var.pool(), c.get('userId'), c.get('userId')), 200));
+  app.openapi(balanceRoute, async (c) => c.json(await balanceOf(c.var.sql(), c.get('userId'), c.get('userId')), 200));
 
   // Registered before /balance/{userId} so "history" is never taken for a user id.
   app.openapi(historyRoute, async (c) => {
     const { limit, before } = c.req.valid('query');
-    return c.json(await historyOf(c.var.pool(), c.get('userId'), limit, before), 200);
+    return c.json(await historyOf(c.var.sql(), c.get('userId'), limit, before), 200);
   });
 
   for (const kind of ['charge', 'use'] as const) {
@@ -153,7 +153,7 @@ export function registerBalanceRoutes(app: App): void {
     });
   }
 
-  app.openapi(balanceOfRoute, async (c) => c.json(await balanceOf(c.var.pool(), c.get('userId'), c.req.valid('param').userId), 200));
+  app.openapi(balanceOfRoute, async (c) => c.json(await balanceOf(c.var.sql(), c.get('userId'), c.req.valid('param').userId), 200));
 
   for (const path of ['/payment', '/payments'] as const) {
     app.openapi(paymentRoute(path), async (c) => {

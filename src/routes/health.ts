@@ -31,10 +31,10 @@ const route = createRoute({
 
 export function registerHealthRoutes(app: App): void {
   app.openapi(route, async (c) => {
-    const pool = c.var.pool();
+    const sql = c.var.sql();
     const redis = getRedis(c.env);
     const report = await checkHealth({
-      pingPostgres: () => pool.query('select 1'),
+      pingPostgres: () => sql`select 1`,
       pingRedis: () => redis.ping(),
     });
     if (!report.ok) {

@@ -1,6 +1,7 @@
 import type { Pool, PoolClient } from '@neondatabase/serverless';
 import { applyBalanceChange, readBalance, readLedger, BALANCE_CAP } from '../db/balances-repo.ts';
 import { payReservation } from '../db/payments-repo.ts';
+import type { Sql } from '../db/http.ts';
 import { withClient } from '../db/transaction.ts';
 import { AppError, forbidden } from '../lib/errors.ts';
 import type { LockGrant, NoWaitLock, WaitLock } from '../lib/locks/index.ts';
@@ -83,13 +84,14 @@ export async function changeBalanceOf(deps: BalanceDeps, userId: string, kind: '
 }
 
 /** A balance may only be read by its owner. */
-export async function balanceOf(pool: Pool, requesterId: string, userId: string) {
+export async function balanceOf(sql: Sql, requesterId: string, userId: string) {
   if (requesterId !== userId) throw forbidden('You can only read your own balance');
-  return { userId, balance: await readBalance(pool, userId) };
+  return { userId, balance: await readBalance(sql, userId) };
 }
 
-export async function historyOf(pool: Pool, userId: string, limit: number, before?: number) {
-  const entries = await readLedger(pool, userId, limit, before);
+/** One page of the user's ledger, newest first, with the cursor for the next page. */
+export async function historyOf(sql: Sql, userId: string, limit: number, before?: number) {
+  const entries = await readLedger(sql, userId, limit, before);
   const last = entries.at(-1);
   return { entries, nextCursor: entries.length === limit && last ? String(last.id) : null };
 }

@@ -1,5 +1,5 @@
-import type { Db } from '../db/client.ts';
 import { insertConcert, type ConcertRow } from '../db/concerts-repo.ts';
+import type { HttpDb } from '../db/http.ts';
 import { DEFAULT_QUEUE_CONFIG, type QueueConfig } from '../durable-objects/concert-room/model.ts';
 import { validationFailed } from '../lib/errors.ts';
 import { describeError, logJson } from '../lib/logging.ts';
@@ -32,10 +32,10 @@ export function concertView(row: ConcertRow) {
 }
 
 /**
- * Writes the concert and its seats to Postgres (one transaction), then warms its room. The room
+ * Writes the concert and its seats to Postgres (one transaction, one HTTP batch), then warms its room. The room
  * loads itself from Postgres on first use anyway, so a failed warm-up loses nothing.
  */
-export async function createConcert(deps: { db: Db; roomFor: (id: string) => RoomStub }, input: CreateConcertInput) {
+export async function createConcert(deps: { db: HttpDb; roomFor: (id: string) => RoomStub }, input: CreateConcertInput) {
   const sections = input.sections ?? (input.seats ? [{ name: 'general', ...input.seats }] : []);
   if ((input.seats ? 1 : 0) + (input.sections ? 1 : 0) !== 1) throw validationFailed('Give exactly one of seats or sections');
   const total = sections.reduce((sum, s) => sum + s.count, 0);

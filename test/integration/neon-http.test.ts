@@ -86,6 +86,17 @@ describe('Neon HTTP endpoint (the real driver through the local adapter)', () =>
     expect(created?.startsAt.toISOString()).toBe('2026-12-03T20:00:00.000Z');
     const found = await db.query.concerts.findFirst({ where: (c, { eq }) => eq(c.title, title) });
     expect(found?.id).toBe(created?.id);
+    expect(found?.date).toBe('2026-12-03');
+    expect(found?.startsAt).toEqual(new Date('2026-12-03T20:00:00Z'));
+  });
+
+  it('leaves the global type parsers alone: raw queries still get Dates after drizzle was made', async () => {
+    createHttpDb(env);
+    const sql = createSql(env);
+    const [row] = await sql`SELECT '2026-12-01T20:00:00Z'::timestamptz AS ts`;
+    expect(row?.ts).toEqual(new Date('2026-12-01T20:00:00Z'));
+    const [batched] = await sql.transaction([sql`SELECT '2026-12-01T20:00:00Z'::timestamptz AS ts`]);
+    expect(batched).toEqual([{ ts: new Date('2026-12-01T20:00:00Z') }]);
   });
 
   it('commits a batch together and returns one result per statement', async () => {
