@@ -1,10 +1,8 @@
 import { and, asc, eq, gte, lte, sql } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
-import type { Pool } from '@neondatabase/serverless';
 import type { HttpDb } from './http.ts';
 import { concerts } from './schema.ts';
 import type * as schema from './schema.ts';
-import type { SeatSource } from '../durable-objects/concert-room/seats.ts';
 
 export type ConcertRow = typeof concerts.$inferSelect;
 
@@ -70,81 +68,4 @@ export async function listConcertsByDate(db: ReadDb, from: string, to: string, l
     .where(and(gte(concerts.date, from), lte(concerts.date, to)))
     .orderBy(asc(concerts.date), asc(concerts.startsAt), asc(concerts.id))
     .limit(limit);
-}
-
-/** A reservation that still owns its seats (held or confirmed). */
-export interface LiveReservation {
-  id: string;
-  userId: string;
-  status: 'held' | 'confirmed';
-  amount: number;
-  expiresAt: number;
-  createdAt: number;
-}
-
-export interface RoomSource {
-  salesOpenAt: number;
-  queueConfig: Record<string, unknown>;
-  seats: SeatSource[];
-  reservations: LiveReservation[];
-}
-
-/**
- * Everything a ConcertRoom starts from: the concert's opening time and settings, and each seat with
- * its live reservation, if any. Raw SQL over the pool: the room keeps its own long-lived pool.
- */
-export async function loadRoomSource(pool: Pool, concertId: string): Promise<RoomSource | undefined> {
-  const concert = await pool.query<{ sales_open_at: Date; queue_config: Record<string, unknown> }>(
-    `SELECT sales_open_at, queue_config FROM concerts WHERE id = $1`,
-    [concertId],
-  );
-  const row = concert.rows[0];
-  if (!row) return undefined;
-  const seatRows = await pool.query<{
-    id: string;
-    seat_number: number;
-    section: string;
-    price: number;
-    status: SeatSource['status'];
-    reservation_id: string | null;
-  }>(
-    `SELECT s.id, s.seat_number, s.section, s.price, s.status, rs.reservation_id
-       FROM seats s
-       LEFT JOIN reservation_seats rs ON rs.seat_id = s.id AND rs.active
-      WHERE s.concert_id = $1
-      ORDER BY s.seat_number`,
-    [concertId],
-  );
-  const reservationRows = await pool.query<{
-    id: string;
-    user_id: string;
-    status: 'held' | 'confirmed';
-    amount: number;
-    expires_at: Date;
-    created_at: Date;
-  }>(
-    `SELECT id, user_id, status, amount, expires_at, created_at FROM reservations
-      WHERE concert_id = $1 AND status IN ('held', 'confirmed')`,
-    [concertId],
-  );
-  return {
-    salesOpenAt: row.sales_open_at.getTime(),
-    reservations: reservationRows.rows.map((r) => ({
-      id: r.id,
-      userId: r.user_id,
-      status: r.status,
-      amount: r.amount,
-      expiresAt: r.expires_at.getTime(),
-      createdAt: r.created_at.getTime(),
-    })),
-    queueConfig: row.queue_config,
-    seats: seatRows.rows.map((s) => ({
-      id: Number(s.id),
-      seatNumber: s.seat_number,
-      section: s.section,
-      price: s.price,
-      status: s.status,
-      reservationId: s.reservation_id,
-    })),
-  };
 }

@@ -1,3 +1,4 @@
+import type { TypedResponse } from 'hono';
 import type { AdmissionSnapshot } from '../durable-objects/concert-room/model.ts';
 
 /** How long a published admission snapshot may answer polls at the edge. @default 1 */
@@ -59,4 +60,78 @@ export async function purgeConcertLists(): Promise<void> {
     listGenerationKey,
     new Response(crypto.randomUUID(), { headers: { 'Cache-Control': `public, max-age=${24 * 3600}` } }),
   );
+}
+
+/** How long a room read (seat map, concert details) is served from the edge. @default 1 */
+export const ROOM_READ_TTL_SECONDS = 1;
+
+/** How long the edge remembers that a concert id names nothing. @default 30 */
+export const MISSING_CONCERT_TTL_SECONDS = 30;
+
+const PUBLISHED_AT_HEADER = 'X-Published-At';
+const roomReadKey = (path: string) => `https://edge-cache.frontrow.internal/room-read/${path}`;
+const missingKey = (concertId: string) => `https://edge-cache.frontrow.internal/missing-concert/${concertId}`;
+
+/** A JSON body from the edge cache or fresh from its room; `ageSeconds` says how old it is. */
+export interface EdgeBody {
+  body: string;
+  ageSeconds: number;
+  hit: boolean;
+}
+
+/**
+ * Serves a read of `concertId`'s room from the edge cache, at most ROOM_READ_TTL_SECONDS stale. On a
+ * miss `produce` asks the room once and the answer is stored; `undefined` from it means no such
+ * concert, which is remembered for MISSING_CONCERT_TTL_SECONDS so repeated requests for a made-up
+ * id never reach a room again. Returns undefined for a missing concert.
+ */
+export async function cachedRoomRead(
+  concertId: string,
+  path: string,
+  produce: () => Promise<string | undefined>,
+  defer: (p: Promise<unknown>) => void,
+): Promise<EdgeBody | undefined> {
+  const cached = await caches.default.match(roomReadKey(path));
+  if (cached) {
+    const publishedAt = Number(cached.headers.get(PUBLISHED_AT_HEADER));
+    return { body: await cached.text(), ageSeconds: Math.max(0, Math.floor((Date.now() - publishedAt) / 1000)), hit: true };
+  }
+  if (await caches.default.match(missingKey(concertId))) return undefined;
+  const body = await produce();
+  if (body === undefined) {
+    defer(
+      caches.default.put(missingKey(concertId), new Response('', { headers: { 'Cache-Control': `public, max-age=${MISSING_CONCERT_TTL_SECONDS}` } })),
+    );
+    return undefined;
+  }
+  defer(
+    caches.default.put(
+      roomReadKey(path),
+      new Response(body, {
+        headers: {
+          'Content-Type': 'application/json',
+          'Cache-Control': `public, max-age=${ROOM_READ_TTL_SECONDS}`,
+          [PUBLISHED_AT_HEADER]: String(Date.now()),
+        },
+      }),
+    ),
+  );
+  return { body, ageSeconds: 0, hit: false };
+}
+
+/**
+ * The HTTP answer for an edge-cached read: `Age` and `Cache-Control` tell the client how fresh it
+ * is. Typed as the route's JSON answer, which the body already is (it was serialized by the room).
+ */
+export function edgeResponse(read: EdgeBody): TypedResponse<never, 200, 'json'> {
+  const response = new Response(read.body, {
+    status: 200,
+    headers: {
+      'Content-Type': 'application/json',
+      'Cache-Control': `public, max-age=${ROOM_READ_TTL_SECONDS}`,
+      Age: String(read.ageSeconds),
+      'X-Cache': read.hit ? 'HIT' : 'MISS',
+    },
+  });
+  return response as Response & TypedResponse<never, 200, 'json'>;
 }

@@ -1,12 +1,21 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { findConcert, listConcertsByDate } from '../db/concerts-repo.ts';
-import { cachedConcertList, CONCERT_LIST_TTL_SECONDS } from '../lib/edge-cache.ts';
+import { listConcertsByDate } from '../db/concerts-repo.ts';
+import { cachedConcertList, CONCERT_LIST_TTL_SECONDS, edgeResponse } from '../lib/edge-cache.ts';
 import { validationFailed } from '../lib/errors.ts';
 import { problemResponse } from '../lib/problem-schemas.ts';
 import { ConcertIdParams, DateSchema, UuidSchema } from '../lib/schemas.ts';
+import { concertDetails, seatMap, type RoomReadDeps } from '../services/concert-reads.ts';
 import { concertView } from '../services/concerts.ts';
-import { concertNotFound } from '../services/queue.ts';
-import type { App } from '../types.ts';
+import type { App, AppEnv } from '../types.ts';
+import type { Context } from 'hono';
+
+/** The edge-cached room reads' dependencies for this request. */
+export function roomReadDeps(c: Context<AppEnv>): RoomReadDeps {
+  return {
+    roomFor: (concertId) => c.env.CONCERT_ROOM.getByName(concertId),
+    defer: (promise) => c.executionCtx.waitUntil(promise.catch(() => undefined)),
+  };
+}
 
 /** Longest date range one list request may span. */
 const MAX_RANGE_DAYS = 366;
@@ -56,7 +65,7 @@ const detailRoute = createRoute({
   method: 'get',
   path: '/concerts/{id}',
   tags: ['concerts'],
-  summary: 'A concert with live seat counts',
+  summary: 'A concert with live seat counts (edge-cached, at most about a second old: see Age)',
   request: { params: ConcertIdParams },
   responses: {
     200: { description: 'The concert', content: { 'application/json': { schema: ConcertSummarySchema.extend({ counts: CountsSchema }) } } },
@@ -68,7 +77,7 @@ const seatsRoute = createRoute({
   method: 'get',
   path: '/concerts/{id}/seats',
   tags: ['concerts'],
-  summary: 'The live seat map, from the concert’s room',
+  summary: 'The live seat map, from the concert’s room (edge-cached, at most about a second old: see Age)',
   request: { params: ConcertIdParams, query: z.object({ status: SeatStatusSchema.optional() }) },
   responses: {
     200: { description: 'Seats by number', content: { 'application/json': { schema: z.object({ concertId: UuidSchema, seats: z.array(SeatSchema) }) } } },
@@ -97,19 +106,9 @@ export function registerConcertRoutes(app: App): void {
     return c.json(body, 200);
   });
 
-  app.openapi(detailRoute, async (c) => {
-    const { id } = c.req.valid('param');
-    const concert = await findConcert(c.var.db(), id);
-    if (!concert) throw concertNotFound(id);
-    const stats = await c.env.CONCERT_ROOM.getByName(id).stats();
-    if ('ok' in stats) throw concertNotFound(id);
-    return c.json({ ...concertView(concert), counts: stats.seats }, 200);
-  });
+  app.openapi(detailRoute, async (c) => edgeResponse(await concertDetails(roomReadDeps(c), c.req.valid('param').id)));
 
-  app.openapi(seatsRoute, async (c) => {
-    const { id } = c.req.valid('param');
-    const seats = await c.env.CONCERT_ROOM.getByName(id).seats(c.req.valid('query').status);
-    if ('ok' in seats) throw concertNotFound(id);
-    return c.json({ concertId: id, seats }, 200);
-  });
+  app.openapi(seatsRoute, async (c) =>
+    edgeResponse(await seatMap(roomReadDeps(c), c.req.valid('param').id, c.req.valid('query').status)),
+  );
 }

@@ -1,5 +1,9 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { listConcertsByDate } from '../db/concerts-repo.ts';
+import { cachedConcertList, edgeResponse } from '../lib/edge-cache.ts';
+import { availableSeats } from '../services/concert-reads.ts';
+import { concertView } from '../services/concerts.ts';
+import { roomReadDeps } from './concerts.ts';
 import { bearerToken, verifyUserToken } from '../lib/auth.ts';
 import { AppError, unauthenticated, validationFailed } from '../lib/errors.ts';
 import { idempotent } from '../lib/idempotency.ts';
@@ -137,7 +141,13 @@ export function registerReservationRoutes(app: App): void {
     }
     const date = DateSchema.safeParse(key);
     if (!date.success) throw validationFailed('Expected a reservation id (uuid) or a date (YYYY-MM-DD)');
-    const concerts = await listConcertsByDate(c.var.db(), date.data, date.data, 50);
+    // The date's concerts come from the edge-cached list, their seats from the edge-cached seat map.
+    const { body } = await cachedConcertList(
+      `${date.data}/${date.data}/50`,
+      async () => ({ concerts: (await listConcertsByDate(c.var.db(), date.data, date.data, 50)).map(concertView) }),
+      (promise) => c.executionCtx.waitUntil(promise.catch(() => undefined)),
+    );
+    const { concerts } = body;
     const { concertId } = c.req.valid('query');
     const concert = concertId ? concerts.find((candidate) => candidate.id === concertId) : concerts[0];
     if (!concert) throw concertNotFound(concertId ?? `on ${date.data}`);
@@ -146,10 +156,7 @@ export function registerReservationRoutes(app: App): void {
         extensions: { concerts: concerts.map((candidate) => ({ id: candidate.id, title: candidate.title })) },
       });
     }
-    const seats = await c.env.CONCERT_ROOM.getByName(concert.id).seats('available');
-    if ('ok' in seats) throw concertNotFound(concert.id);
-    const available = seats.map(({ seatNumber, section, price }) => ({ seatNumber, section, price }));
-    return c.json({ date: date.data, concertId: concert.id, available: available.length, seats: available }, 200);
+    return edgeResponse(await availableSeats(roomReadDeps(c), date.data, concert.id));
   });
 
   app.openapi(cancelRoute, async (c) => {

@@ -1,5 +1,6 @@
 import { env } from 'cloudflare:workers';
 import type { QueueConfig } from '../../src/durable-objects/concert-room/model.ts';
+import type { RoomSeatStatus } from '../../src/durable-objects/concert-room/seats.ts';
 import type { ConcertStats } from '../../src/routes/admin.ts';
 import { signUserToken } from '../../src/lib/auth.ts';
 import { api } from './api.ts';
@@ -118,8 +119,12 @@ export function hold(concertId: string, user: AdmittedUser, seatNumbers: number[
   });
 }
 
-export async function seatMap(concertId: string, status?: string): Promise<{ seatNumber: number; status: string }[]> {
-  const response = await api(`/concerts/${concertId}/seats${status ? `?status=${status}` : ''}`);
-  if (response.status !== 200) throw new Error(`seat map failed: ${response.status}`);
-  return (await response.json<{ seats: { seatNumber: number; status: string }[] }>()).seats;
+/**
+ * The room's own seat map (straight from the ConcertRoom, not the edge-cached API, which may be up
+ * to a second old): what invariant checks compare with Postgres.
+ */
+export async function seatMap(concertId: string, status?: RoomSeatStatus): Promise<{ seatNumber: number; section: string; price: number; status: string }[]> {
+  const seats = await room(concertId).seats(status);
+  if (!Array.isArray(seats)) throw new Error(`seat map failed: ${seats.reason}`);
+  return seats;
 }

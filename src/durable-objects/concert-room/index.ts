@@ -1,7 +1,8 @@
 import { DurableObject } from 'cloudflare:workers';
 import type { Pool } from '@neondatabase/serverless';
 import { createPool } from '../../db/client.ts';
-import { loadRoomSource } from '../../db/concerts-repo.ts';
+import { createSql } from '../../db/http.ts';
+import { loadRoomSource, type ConcertSummary } from '../../db/room-source.ts';
 import { isPostgresUnavailable } from '../../db/errors.ts';
 import { endHolds, insertHold, SeatConflictError } from '../../db/reservations-repo.ts';
 import { publishSnapshot } from '../../lib/edge-cache.ts';
@@ -50,6 +51,12 @@ export const PUSH_COALESCE_MS = 100;
 /** A socket's own "status" requests are answered at most this often. @default 1000 */
 export const STATUS_REQUEST_INTERVAL_MS = 1_000;
 
+/**
+ * How long a room that found no concert in Postgres answers "not found" without asking again, so
+ * a flood of made-up ids costs one HTTP query per id, not one per request. @default 60000
+ */
+export const MISSING_CONCERT_MEMORY_MS = 60_000;
+
 /** A re-join reissues the place's token once it is older than this (half the token's life). */
 export const REISSUE_AFTER_SECONDS = QUEUE_TOKEN_TTL_SECONDS / 2;
 
@@ -58,6 +65,9 @@ export const WS_SEQ_HEADER = 'X-Frontrow-Queue-Seq';
 export const WS_USER_HEADER = 'X-Frontrow-Queue-User';
 
 export type NotFound = { ok: false; reason: 'CONCERT_NOT_FOUND' };
+
+/** The seat map whole, by status, or the seed's shape (available seats without their status). */
+export type SeatMapView = 'all' | RoomSeatStatus | 'available-bare';
 
 export type JoinResult =
   | { ok: true; seq: number; jti: string; issuedAt: number; joined: boolean; status: QueueStatus; snapshot: AdmissionSnapshot }
@@ -124,9 +134,11 @@ export class ConcertRoom extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   private pool: Pool | undefined;
   private loading: Promise<boolean> | undefined;
+  /** Until when this room answers "no such concert" from memory. */
+  private missingUntil = 0;
   /** Derived views, computed once per change and dropped by `change()`. */
   private cachedSnapshot: AdmissionSnapshot | undefined;
-  private readonly cachedSeatMaps = new Map<string, string>();
+  private readonly cachedSeatMaps = new Map<SeatMapView, { seats: string; count: number }>();
   /** The snapshot last published to the edge (as JSON), so an unchanged one is not published again. */
   private publishedSnapshot: string | undefined;
   /** Pushes gathered for the next flush (see PUSH_COALESCE_MS). */
@@ -217,6 +229,20 @@ export class ConcertRoom extends DurableObject<Env> {
     await this.settle();
   }
 
+  /** The concert as the API shows it, with live seat counts: no Postgres, no scan. */
+  async details(): Promise<{ ok: true; concert: ConcertSummary; counts: { available: number; held: number; sold: number } } | NotFound> {
+    if (!(await this.ready())) return { ok: false, reason: 'CONCERT_NOT_FOUND' };
+    let concert = readMeta<ConcertSummary>(this.sql, 'concert');
+    if (!concert) {
+      // A room loaded before it kept the concert's details: fetch them once.
+      const source = await loadRoomSource(createSql(this.env), this.ctx.id.name!);
+      if (!source) return { ok: false, reason: 'CONCERT_NOT_FOUND' };
+      concert = source.concert;
+      writeMeta(this.sql, 'concert', concert);
+    }
+    return { ok: true, concert, counts: seatCounts(this.sql) };
+  }
+
   async stats(): Promise<RoomStats | NotFound> {
     if (!(await this.ready())) return { ok: false, reason: 'CONCERT_NOT_FOUND' };
     return { line: lineStats(this.sql), seats: seatCounts(this.sql), config: this.config(), soldOut: this.soldOut() };
@@ -228,18 +254,19 @@ export class ConcertRoom extends DurableObject<Env> {
   }
 
   /**
-   * The seat map as the JSON array the API serves, built once per change of the map and kept until
-   * the next one, so the edge's misses cost one room read and no per-seat work.
+   * A view of the seat map as the JSON array the API serves, built once per change of the map and
+   * kept until the next one, so an edge miss costs one room read and no per-seat work.
    */
-  async seatMapJson(status?: RoomSeatStatus): Promise<{ ok: true; seats: string; counts: { available: number; held: number; sold: number } } | NotFound> {
+  async seatMapJson(view: SeatMapView): Promise<{ ok: true; seats: string; count: number } | NotFound> {
     if (!(await this.ready())) return { ok: false, reason: 'CONCERT_NOT_FOUND' };
-    const key = status ?? 'all';
-    let seats = this.cachedSeatMaps.get(key);
-    if (seats === undefined) {
-      seats = JSON.stringify(listSeats(this.sql, status));
-      this.cachedSeatMaps.set(key, seats);
+    let cached = this.cachedSeatMaps.get(view);
+    if (cached === undefined) {
+      const seats = listSeats(this.sql, view === 'all' ? undefined : view === 'available-bare' ? 'available' : view);
+      const shown = view === 'available-bare' ? seats.map(({ seatNumber, section, price }) => ({ seatNumber, section, price })) : seats;
+      cached = { seats: JSON.stringify(shown), count: seats.length };
+      this.cachedSeatMaps.set(view, cached);
     }
-    return { ok: true, seats, counts: seatCounts(this.sql) };
+    return { ok: true, ...cached };
   }
 
   /**
@@ -323,7 +350,7 @@ export class ConcertRoom extends DurableObject<Env> {
   async reconcile(): Promise<ReconcileReport | NotFound> {
     if (!(await this.ready())) return { ok: false, reason: 'CONCERT_NOT_FOUND' };
     const before = takeSnapshot(this.sql, Date.now());
-    const source = await loadRoomSource(this.db(), this.ctx.id.name!);
+    const source = await loadRoomSource(createSql(this.env), this.ctx.id.name!);
     if (!source) return { ok: false, reason: 'CONCERT_NOT_FOUND' };
     const { differences } = this.change(() => ({ differences: reconcileRoom(this.sql, source, before), touched: { seats: true } }));
     await this.settle();
@@ -534,6 +561,7 @@ export class ConcertRoom extends DurableObject<Env> {
   /** True once the room holds its concert; loads it from Postgres on first use. */
   private async ready(): Promise<boolean> {
     if (readMeta<number>(this.sql, 'salesOpenAt') !== undefined) return true;
+    if (Date.now() < this.missingUntil) return false;
     this.loading ??= this.loadFromPostgres().finally(() => {
       this.loading = undefined;
     });
@@ -543,13 +571,18 @@ export class ConcertRoom extends DurableObject<Env> {
   private async loadFromPostgres(): Promise<boolean> {
     const concertId = this.ctx.id.name;
     if (!concertId) return false;
-    const source = await loadRoomSource(this.db(), concertId);
-    if (!source) return false;
+    // Over Neon's HTTP path: a room for an id that names no concert never opens a connection.
+    const source = await loadRoomSource(createSql(this.env), concertId);
+    if (!source) {
+      this.missingUntil = Date.now() + MISSING_CONCERT_MEMORY_MS;
+      return false;
+    }
     // Another caller may have finished loading while we awaited Postgres.
     if (readMeta<number>(this.sql, 'salesOpenAt') !== undefined) return true;
     this.change(() => {
       reconcileSeats(this.sql, source.seats);
       writeMeta(this.sql, 'config', { ...DEFAULT_QUEUE_CONFIG, ...pickQueueConfig(source.queueConfig) });
+      writeMeta(this.sql, 'concert', source.concert);
       writeMeta(this.sql, 'salesOpenAt', source.salesOpenAt);
       return { touched: { seats: true } };
     });

@@ -1,6 +1,6 @@
 // Repairs the room from Postgres (Postgres wins). The read happens with awaits in between, so
 // anything a request changed meanwhile is left alone: the next reconciliation will see it settled.
-import type { RoomSource } from '../../db/concerts-repo.ts';
+import type { RoomSource } from '../../db/room-source.ts';
 import { reconcileSeats, seatStates, type SeatDifference, type SeatState } from './seats.ts';
 
 /** What the room looked like when the Postgres read began. */

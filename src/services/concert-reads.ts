@@ -1,0 +1,57 @@
+// The reads every fan refreshes (seat map, concert details, the seed's by-date call), served from
+// the edge cache; a miss costs one room read and never a Postgres connection (DESIGN.md §5).
+import type { SeatMapView } from '../durable-objects/concert-room/index.ts';
+import type { RoomSeatStatus } from '../durable-objects/concert-room/seats.ts';
+import { cachedRoomRead, type EdgeBody } from '../lib/edge-cache.ts';
+import { concertNotFound, type RoomStub } from './queue.ts';
+
+export interface RoomReadDeps {
+  roomFor: (concertId: string) => RoomStub;
+  /** Keeps a background cache write alive after the response (executionCtx.waitUntil). */
+  defer: (promise: Promise<unknown>) => void;
+}
+
+async function seatMapRead(deps: RoomReadDeps, concertId: string, view: SeatMapView, wrap: (seats: string, count: number) => string) {
+  const read = await cachedRoomRead(
+    concertId,
+    `seats/${concertId}/${view}`,
+    async () => {
+      const result = await deps.roomFor(concertId).seatMapJson(view);
+      return result.ok ? wrap(result.seats, result.count) : undefined;
+    },
+    deps.defer,
+  );
+  if (!read) throw concertNotFound(concertId);
+  return read;
+}
+
+/** `GET /concerts/:id/seats` as a JSON string: `{concertId, seats}`. */
+export function seatMap(deps: RoomReadDeps, concertId: string, status: RoomSeatStatus | undefined): Promise<EdgeBody> {
+  // The seats array is spliced in as the room serialized it: a 50,000-seat map is never re-parsed here.
+  return seatMapRead(deps, concertId, status ?? 'all', (seats) => `{"concertId":${JSON.stringify(concertId)},"seats":${seats}}`);
+}
+
+/** The seed's `GET /reservations/:date` body for one concert: `{date, concertId, available, seats}`. */
+export function availableSeats(deps: RoomReadDeps, date: string, concertId: string): Promise<EdgeBody> {
+  return seatMapRead(
+    deps,
+    concertId,
+    'available-bare',
+    (seats, count) => `{"date":${JSON.stringify(date)},"concertId":${JSON.stringify(concertId)},"available":${count},"seats":${seats}}`,
+  );
+}
+
+/** `GET /concerts/:id`: the concert with live counts `{available, held, sold}`. */
+export async function concertDetails(deps: RoomReadDeps, concertId: string): Promise<EdgeBody> {
+  const read = await cachedRoomRead(
+    concertId,
+    `concert/${concertId}`,
+    async () => {
+      const result = await deps.roomFor(concertId).details();
+      return result.ok ? JSON.stringify({ ...result.concert, counts: result.counts }) : undefined;
+    },
+    deps.defer,
+  );
+  if (!read) throw concertNotFound(concertId);
+  return read;
+}
