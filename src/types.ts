@@ -1,6 +1,7 @@
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { Pool } from './db/client.ts';
 import type { HttpDb, Sql } from './db/http.ts';
+import type { IdempotencyClaim } from './lib/idempotency.ts';
 import type { QueueClaims } from './lib/queue-token.ts';
 
 /** Hono environment of the whole app: bindings from `wrangler types`, per-request variables. */
@@ -12,6 +13,13 @@ export interface AppEnv {
     userId: string;
     /** Set by `requireQueueToken`. */
     queueClaims: QueueClaims;
+    /**
+     * Set by the idempotency middleware when the request carries an Idempotency-Key: what an effect
+     * needs to record its response in the same transaction (see src/lib/idempotency.ts).
+     */
+    idempotency: IdempotencyClaim | undefined;
+    /** True once the handler's effect recorded the response (`markRecorded`). */
+    idempotencyRecorded: boolean;
     /** drizzle over Neon's HTTP query path, created on first use (see `requestDb`). */
     db: () => HttpDb;
     /** Neon's HTTP query function (`neon()`): one fetch per statement or batch. */

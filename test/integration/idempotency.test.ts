@@ -1,0 +1,128 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { uniqueId, userToken } from '../helpers/api.ts';
+import { balanceOf, charge, use } from '../helpers/balance.ts';
+import { clearFault, setFault } from '../helpers/faults.ts';
+import { expectLedgerMatchesBalance } from '../helpers/invariants.ts';
+import { directQuery } from '../helpers/postgres.ts';
+import { expectProblem } from '../helpers/problem.ts';
+import { idempotencyRedisKey, redisCommand } from '../helpers/redis.ts';
+
+async function newUser() {
+  const userId = uniqueId('idem');
+  return { userId, token: await userToken(userId) };
+}
+
+const ledgerRows = (userId: string) => directQuery('SELECT delta FROM balance_ledger WHERE user_id = $1', [userId]);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+afterEach(async () => {
+  await clearFault('neon');
+});
+
+describe('Idempotency-Key', () => {
+  it('replays the first response byte for byte, marked Idempotent-Replayed, with one effect', async () => {
+    const { userId, token } = await newUser();
+    const key = { 'Idempotency-Key': uniqueId('key') };
+    const first = await charge(token, 70, key);
+    expect(first.status).toBe(200);
+    expect(first.headers.get('Idempotent-Replayed')).toBeNull();
+    const firstBody = await first.text();
+    expect(firstBody).toBe('{"balance":70}');
+    for (let i = 0; i < 3; i++) {
+      const again = await charge(token, 70, key);
+      expect(again.status).toBe(200);
+      expect(again.headers.get('Idempotent-Replayed')).toBe('true');
+      expect(again.headers.get('Content-Type')).toMatch(/^application\/json/);
+      expect(await again.text()).toBe(firstBody);
+    }
+    expect(await ledgerRows(userId)).toHaveLength(1);
+    expect(await expectLedgerMatchesBalance(userId)).toBe(70);
+  });
+
+  it('replays from Postgres once Redis has forgotten the request', async () => {
+    const { userId, token } = await newUser();
+    const key = uniqueId('key');
+    const first = await (await charge(token, 33, { 'Idempotency-Key': key })).text();
+    expect(await redisCommand('DEL', idempotencyRedisKey(userId, key))).toBe(1);
+    const again = await charge(token, 33, { 'Idempotency-Key': key });
+    expect(again.status).toBe(200);
+    expect(again.headers.get('Idempotent-Replayed')).toBe('true');
+    expect(await again.text()).toBe(first);
+    await redisCommand('DEL', idempotencyRedisKey(userId, key));
+    await expectProblem(await charge(token, 34, { 'Idempotency-Key': key }), 422, 'IDEMPOTENCY_KEY_REUSED');
+    expect(await ledgerRows(userId)).toHaveLength(1);
+  });
+
+  it('refuses the same key with another body (422) and keys longer than 255 characters (400)', async () => {
+    const { userId, token } = await newUser();
+    const key = { 'Idempotency-Key': uniqueId('key') };
+    expect((await charge(token, 10, key)).status).toBe(200);
+    await expectProblem(await charge(token, 11, key), 422, 'IDEMPOTENCY_KEY_REUSED');
+    await expectProblem(await use(token, 10, key), 422, 'IDEMPOTENCY_KEY_REUSED'); // another path
+    await expectProblem(await charge(token, 1, { 'Idempotency-Key': 'k'.repeat(256) }), 400, 'VALIDATION_FAILED');
+    expect((await charge(token, 1, { 'Idempotency-Key': 'k'.repeat(255) })).status).toBe(200);
+    expect(await expectLedgerMatchesBalance(userId)).toBe(11);
+  });
+
+  it('keeps keys per user', async () => {
+    const alice = await newUser();
+    const bob = await newUser();
+    const key = { 'Idempotency-Key': uniqueId('shared') };
+    expect(await (await charge(alice.token, 5, key)).text()).toBe('{"balance":5}');
+    const bobs = await charge(bob.token, 5, key);
+    expect(bobs.headers.get('Idempotent-Replayed')).toBeNull();
+    expect(await bobs.text()).toBe('{"balance":5}');
+    expect(await balanceOf(alice.token)).toBe(5);
+    expect(await balanceOf(bob.token)).toBe(5);
+  });
+
+  it('stores a 4xx (no effect) and replays it, even once the request would succeed', async () => {
+    const { userId, token } = await newUser();
+    const key = { 'Idempotency-Key': uniqueId('key') };
+    const refused = await use(token, 30, key);
+    const problem = await expectProblem(refused, 402, 'INSUFFICIENT_BALANCE');
+    expect((await charge(token, 100)).status).toBe(200);
+    const replay = await use(token, 30, key);
+    expect(replay.status).toBe(402);
+    expect(replay.headers.get('Idempotent-Replayed')).toBe('true');
+    expect(replay.headers.get('Content-Type')).toMatch(/^application\/problem\+json/);
+    expect(await replay.json()).toEqual(problem);
+    expect(await expectLedgerMatchesBalance(userId)).toBe(100);
+  });
+
+  it('stores nothing for a 5xx, so the retry runs the request', async () => {
+    const { userId, token } = await newUser();
+    const key = { 'Idempotency-Key': uniqueId('key') };
+    await setFault('neon', 'refuse');
+    await expectProblem(await charge(token, 40, key), 503, 'DEPENDENCY_UNAVAILABLE');
+    await clearFault('neon');
+    const retry = await charge(token, 40, key);
+    expect(retry.status).toBe(200);
+    expect(retry.headers.get('Idempotent-Replayed')).toBeNull();
+    expect(await retry.text()).toBe('{"balance":40}');
+    expect(await ledgerRows(userId)).toHaveLength(1);
+  });
+
+  it('answers a duplicate in flight 409 REQUEST_IN_PROGRESS (422 with another body) from Redis alone', async () => {
+    const { userId, token } = await newUser();
+    const key = { 'Idempotency-Key': uniqueId('key') };
+    // Postgres never answers: the first request sits in its query (until the 5 s query deadline),
+    // holding its claim. The duplicates must be answered without waiting on Postgres.
+    await setFault('neon', 'drop');
+    const first = charge(token, 25, key);
+    await sleep(300);
+    const startedAt = Date.now();
+    const duplicate = await charge(token, 25, key);
+    const otherBody = await charge(token, 26, key);
+    expect(Date.now() - startedAt).toBeLessThan(1_500);
+    await expectProblem(duplicate, 409, 'REQUEST_IN_PROGRESS');
+    expect(Number(duplicate.headers.get('Retry-After'))).toBeGreaterThanOrEqual(1);
+    await expectProblem(otherBody, 422, 'IDEMPOTENCY_KEY_REUSED');
+    await expectProblem(await first, 503, 'DEPENDENCY_UNAVAILABLE');
+    await clearFault('neon');
+    const retry = await charge(token, 25, key);
+    expect(retry.status).toBe(200);
+    expect(await retry.text()).toBe('{"balance":25}');
+    expect(await ledgerRows(userId)).toHaveLength(1);
+  });
+});
