@@ -1,6 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
-import { idempotent } from '../lib/idempotency.ts';
+import { idempotent, idempotentInEffect, markRecorded, replayStored } from '../lib/idempotency.ts';
 import { NoWaitLock, WaitLock } from '../lib/locks/index.ts';
 import { requireUser } from '../lib/middleware.ts';
 import { problemResponse } from '../lib/problem-schemas.ts';
@@ -8,7 +8,7 @@ import { getRedis } from '../lib/redis.ts';
 import { UuidSchema } from '../lib/schemas.ts';
 import { testSwitches } from '../lib/test-switches.ts';
 import { UserIdSchema } from './auth.ts';
-import { balanceOf, changeBalanceOf, historyOf, payForReservation, type PaymentDeps } from '../services/balance.ts';
+import { balanceOf, changeBalanceOf, historyOf, payForReservation, type BalanceDeps, type PaymentDeps } from '../services/balance.ts';
 import type { App, AppEnv } from '../types.ts';
 
 /** Points per charge or use (DESIGN.md §3): an integer, so 1e309, 2^53, "100" and 1.5 are all refused. */
@@ -51,7 +51,7 @@ function balanceChangeRoute(kind: 'charge' | 'use') {
     tags: ['balance'],
     summary: kind === 'charge' ? 'Add points' : 'Spend points',
     security: [{ userToken: [] }],
-    middleware: [requireUser, idempotent] as const,
+    middleware: [requireUser, idempotentInEffect] as const,
     request: { headers: idempotencyHeader, body: { required: true, content: { 'application/json': { schema: AmountRequest } } } },
     responses: {
       200: { description: 'The new balance', content: { 'application/json': { schema: NewBalanceSchema } } },
@@ -126,6 +126,15 @@ function paymentRoute(path: '/payment' | '/payments') {
   });
 }
 
+function balanceDeps(c: Context<AppEnv>): BalanceDeps {
+  return {
+    sql: c.var.sql(),
+    waitLock: new WaitLock({ redis: getRedis(c.env), timeoutMs: testSwitches.balanceLockTimeoutMs }),
+    bypassLock: testSwitches.bypassBalanceLock,
+  };
+}
+
+/** Payment's dependencies; its per-request pool goes away when payment moves into the ConcertRoom. */
 function paymentDeps(c: Context<AppEnv>): PaymentDeps {
   const redis = getRedis(c.env);
   return {
@@ -149,7 +158,12 @@ export function registerBalanceRoutes(app: App): void {
   for (const kind of ['charge', 'use'] as const) {
     app.openapi(balanceChangeRoute(kind), async (c) => {
       const { amount } = c.req.valid('json');
-      return c.json(await changeBalanceOf(paymentDeps(c), c.get('userId'), kind, amount), 200);
+      const claim = c.get('idempotency');
+      const result = await changeBalanceOf(balanceDeps(c), c.get('userId'), kind, amount, claim);
+      if (result.stored) return replayStored(claim!, result.stored);
+      // The statement recorded {"balance":N} with the effect; c.json sends those same bytes.
+      if (claim) markRecorded(c);
+      return c.json({ balance: result.balance }, 200);
     });
   }
 

@@ -1,22 +1,26 @@
 import type { Pool, PoolClient } from '@neondatabase/serverless';
-import { applyBalanceChange, readBalance, readLedger, BALANCE_CAP } from '../db/balances-repo.ts';
+import { moveBalanceOverHttp, readBalance, readLedger, BALANCE_CAP } from '../db/balances-repo.ts';
 import { payReservation } from '../db/payments-repo.ts';
 import type { Sql } from '../db/http.ts';
 import { withClient } from '../db/transaction.ts';
 import { AppError, forbidden } from '../lib/errors.ts';
+import type { IdempotencyClaim, StoredResponse } from '../lib/idempotency.ts';
 import type { LockGrant, NoWaitLock, WaitLock } from '../lib/locks/index.ts';
 import { describeError, logJson } from '../lib/logging.ts';
 import { alreadyPaid, reservationExpired, reservationNotFound } from './reservations.ts';
 import type { RoomStub } from './queue.ts';
 
 export interface BalanceDeps {
-  pool: Pool;
+  /** Neon's HTTP query function: charge and use are one statement each. */
+  sql: Sql;
   waitLock: WaitLock;
   /** Test switch: run without the lock, leaving Postgres's guard alone in charge. */
   bypassLock: boolean;
 }
 
-export interface PaymentDeps extends BalanceDeps {
+/** Payment still runs its transaction on a per-request pool; going away when payment moves into the room. */
+export interface PaymentDeps extends Omit<BalanceDeps, 'sql'> {
+  pool: Pool;
   noWaitLock: NoWaitLock;
   roomFor: (concertId: string) => RoomStub;
 }
@@ -45,13 +49,27 @@ async function releaseOrLog(grant: LockGrant): Promise<void> {
 }
 
 /**
- * Runs `work` holding the fair wait lock `balance:{userId}` and hands it a Postgres connection and
- * the grant's fencing token, which the guarded write checks. The connection is opened before the
- * lock is taken, so connection set-up never lengthens the critical section. Releasing is best
- * effort: if Redis is gone by then, the lease frees the lock anyway.
+ * Runs `work` holding the fair wait lock `balance:{userId}` and hands it the grant's fencing token,
+ * which the guarded write checks. Releasing is best effort: if Redis is gone by then, the lease frees
+ * the lock anyway.
+ */
+async function withBalanceLock<T>(deps: Pick<BalanceDeps, 'waitLock' | 'bypassLock'>, userId: string, work: (fence: number | null) => Promise<T>): Promise<T> {
+  if (deps.bypassLock) return work(null);
+  const grant = await deps.waitLock.acquire(`balance:${userId}`);
+  try {
+    return await work(grant.fence);
+  } finally {
+    await releaseOrLog(grant);
+  }
+}
+
+/**
+ * {@link withBalanceLock} with a connection of the per-request pool, opened before the lock is taken
+ * so that connection set-up never lengthens the critical section. Only payForReservation still needs
+ * it; it goes away when payment moves into the ConcertRoom.
  */
 async function underBalanceLock<T>(
-  deps: BalanceDeps,
+  deps: Pick<PaymentDeps, 'pool' | 'waitLock' | 'bypassLock'>,
   userId: string,
   work: (client: PoolClient, fence: number | null) => Promise<T>,
 ): Promise<T> {
@@ -66,12 +84,30 @@ async function underBalanceLock<T>(
   });
 }
 
-/** Adds `amount` points (charge) or takes them (use), with a ledger row, under the balance lock. */
-export async function changeBalanceOf(deps: BalanceDeps, userId: string, kind: 'charge' | 'use', amount: number): Promise<{ balance: number }> {
+/** What charge and use come to: the new balance, or the response stored for the Idempotency-Key. */
+export type BalanceChangeResult = { balance: number; stored?: never } | { stored: StoredResponse };
+
+/**
+ * Adds `amount` points (charge) or takes them (use) under the balance lock: ONE HTTP statement
+ * between acquire and release moves the balance, writes the ledger row and, given an Idempotency-Key
+ * claim, records the 200 response with them (see moveBalanceOverHttp). A key whose response is stored
+ * already comes back as `{stored}`, with nothing done.
+ */
+export async function changeBalanceOf(
+  deps: BalanceDeps,
+  userId: string,
+  kind: 'charge' | 'use',
+  amount: number,
+  claim?: IdempotencyClaim,
+): Promise<BalanceChangeResult> {
   const delta = kind === 'charge' ? amount : -amount;
-  const change = await underBalanceLock(deps, userId, (client, fence) => applyBalanceChange(client, { userId, delta, kind, fence, reference: null }));
+  const change = await withBalanceLock(deps, userId, (fence) =>
+    moveBalanceOverHttp(deps.sql, { userId, delta, kind, fence, reference: null }, claim),
+  );
   if (change.ok) return { balance: change.balance };
   switch (change.reason) {
+    case 'STORED':
+      return { stored: change.stored };
     case 'INSUFFICIENT_BALANCE':
       throw insufficient(change.balance, amount);
     case 'BALANCE_LIMIT':

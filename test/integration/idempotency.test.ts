@@ -53,6 +53,40 @@ describe('Idempotency-Key', () => {
     expect(await ledgerRows(userId)).toHaveLength(1);
   });
 
+  it('treats a record older than 24 h as gone: the key runs again, and its new response replaces the old one', async () => {
+    const { userId, token } = await newUser();
+    const key = uniqueId('key');
+    await directQuery(
+      `INSERT INTO idempotency_keys (user_id, key, request_hash, status_code, body, created_at)
+       VALUES ($1, $2, 'old', 200, to_jsonb('{"balance":1}'::text), now() - interval '25 hours')`,
+      [userId, key],
+    );
+    const fresh = await charge(token, 8, { 'Idempotency-Key': key });
+    expect(fresh.headers.get('Idempotent-Replayed')).toBeNull();
+    expect(await fresh.text()).toBe('{"balance":8}');
+    expect(await directQuery('SELECT request_hash <> $3 AS replaced FROM idempotency_keys WHERE user_id = $1 AND key = $2', [userId, key, 'old'])).toEqual([
+      { replaced: true },
+    ]);
+    await redisCommand('DEL', idempotencyRedisKey(userId, key));
+    const replay = await charge(token, 8, { 'Idempotency-Key': key });
+    expect(replay.headers.get('Idempotent-Replayed')).toBe('true');
+    expect(await replay.text()).toBe('{"balance":8}');
+    expect(await ledgerRows(userId)).toHaveLength(1);
+  });
+
+  it('records the response in the same statement as the effect', async () => {
+    const { userId, token } = await newUser();
+    const key = uniqueId('key');
+    expect(await (await charge(token, 12, { 'Idempotency-Key': key })).text()).toBe('{"balance":12}');
+    const [record] = await directQuery<{ status_code: number; body: string; same_tx: boolean }>(
+      `SELECT k.status_code, k.body #>> '{}' AS body, k.xmin = l.xmin AS same_tx
+         FROM idempotency_keys k JOIN balance_ledger l ON l.user_id = k.user_id
+        WHERE k.user_id = $1 AND k.key = $2`,
+      [userId, key],
+    );
+    expect(record).toEqual({ status_code: 200, body: '{"balance":12}', same_tx: true });
+  });
+
   it('refuses the same key with another body (422) and keys longer than 255 characters (400)', async () => {
     const { userId, token } = await newUser();
     const key = { 'Idempotency-Key': uniqueId('key') };
