@@ -52,12 +52,28 @@ async function releaseOrLog(grant: LockGrant): Promise<void> {
  * Runs `work` holding the fair wait lock `balance:{userId}` and hands it the grant's fencing token,
  * which the guarded write checks. Releasing is best effort: if Redis is gone by then, the lease frees
  * the lock anyway.
+ *
+ * Fences survive Redis losing data: when the write comes back FENCED (`storedFence(result)` gives
+ * the fence Postgres holds) although this grant still holds the lock, Redis has lost its counter and
+ * every new grant would be refused forever. The grant is re-fenced above the stored fence and the
+ * write retried once. A grant that no longer holds the lock stays refused (see LockGrant.refence).
  */
-async function withBalanceLock<T>(deps: Pick<BalanceDeps, 'waitLock' | 'bypassLock'>, userId: string, work: (fence: number | null) => Promise<T>): Promise<T> {
+async function withBalanceLock<T>(
+  deps: Pick<BalanceDeps, 'waitLock' | 'bypassLock'>,
+  userId: string,
+  work: (fence: number | null) => Promise<T>,
+  storedFence: (result: T) => Promise<number | undefined> | number | undefined,
+): Promise<T> {
   if (deps.bypassLock) return work(null);
   const grant = await deps.waitLock.acquire(`balance:${userId}`);
   try {
-    return await work(grant.fence);
+    const result = await work(grant.fence);
+    const seen = await storedFence(result);
+    if (seen === undefined || seen < grant.fence) return result;
+    const refenced = await grant.refence(seen);
+    if (!refenced) return result;
+    logJson('warn', 'balance lock re-fenced above the stored fence (Redis lost its counter)', { key: grant.key, was: grant.fence, stored: seen, now: refenced.fence });
+    return await work(refenced.fence);
   } finally {
     await releaseOrLog(grant);
   }
@@ -66,22 +82,26 @@ async function withBalanceLock<T>(deps: Pick<BalanceDeps, 'waitLock' | 'bypassLo
 /**
  * {@link withBalanceLock} with a connection of the per-request pool, opened before the lock is taken
  * so that connection set-up never lengthens the critical section. Only payForReservation still needs
- * it; it goes away when payment moves into the ConcertRoom.
+ * it; it goes away when payment moves into the ConcertRoom. A `{reason: 'FENCED'}` outcome has the
+ * stored fence read back on the same connection, for the re-fence.
  */
 async function underBalanceLock<T>(
   deps: Pick<PaymentDeps, 'pool' | 'waitLock' | 'bypassLock'>,
   userId: string,
   work: (client: PoolClient, fence: number | null) => Promise<T>,
 ): Promise<T> {
-  return withClient(deps.pool, async (client) => {
-    if (deps.bypassLock) return work(client, null);
-    const grant = await deps.waitLock.acquire(`balance:${userId}`);
-    try {
-      return await work(client, grant.fence);
-    } finally {
-      await releaseOrLog(grant);
-    }
-  });
+  return withClient(deps.pool, (client) =>
+    withBalanceLock(
+      deps,
+      userId,
+      (fence) => work(client, fence),
+      async (result) => {
+        if ((result as { reason?: unknown }).reason !== 'FENCED') return undefined;
+        const rows = await client.query<{ fence: string }>(`SELECT fence FROM balances WHERE user_id = $1`, [userId]);
+        return rows.rows[0] ? Number(rows.rows[0].fence) : undefined;
+      },
+    ),
+  );
 }
 
 /** What charge and use come to: the new balance, or the response stored for the Idempotency-Key. */
@@ -101,8 +121,11 @@ export async function changeBalanceOf(
   claim?: IdempotencyClaim,
 ): Promise<BalanceChangeResult> {
   const delta = kind === 'charge' ? amount : -amount;
-  const change = await withBalanceLock(deps, userId, (fence) =>
-    moveBalanceOverHttp(deps.sql, { userId, delta, kind, fence, reference: null }, claim),
+  const change = await withBalanceLock(
+    deps,
+    userId,
+    (fence) => moveBalanceOverHttp(deps.sql, { userId, delta, kind, fence, reference: null }, claim),
+    (result) => (!result.ok && result.reason === 'FENCED' ? result.storedFence : undefined),
   );
   if (change.ok) return { balance: change.balance };
   switch (change.reason) {

@@ -1,18 +1,20 @@
 import type { Redis } from '@upstash/redis/cloudflare';
 import { dependencyUnavailable } from '../errors.ts';
 import { withTimeout } from '../time.ts';
-import { RELEASE_SCRIPT, runScript } from './scripts.ts';
+import { REFENCE_SCRIPT, RELEASE_SCRIPT, runScript } from './scripts.ts';
 import type { LockGrant } from './types.ts';
 
 /** Defaults shared by both lock kinds. */
 export const DEFAULT_LEASE_MS = 10_000;
 export const DEFAULT_PREFIX = 'lock';
 export const DEFAULT_REDIS_BUDGET_MS = 1_000;
+export const DEFAULT_META_TTL_MS = 24 * 60 * 60 * 1000;
 
-/** What every Redis call of a lock needs: the client and the time one call may take in all. */
+/** What every Redis call of a lock needs: the client, the time one call may take in all, and how long the lock's meta hash outlives its last use. */
 export interface LockRedis {
   redis: Redis;
   budgetMs: number;
+  metaTtlMs: number;
 }
 
 /** The Redis keys of one lock; all carry the same `{name}` hash tag. */
@@ -92,7 +94,15 @@ export function releaseLock(redis: LockRedis, keys: LockKeys, owner: string): Pr
   );
 }
 
-/** The grant handed to callers; `release` is bound to its owner. */
+/** Re-fences `owner` above `seen` if it still holds the lock (REFENCE_SCRIPT); null when it does not. */
+export function refenceLock(redis: LockRedis, keys: LockKeys, owner: string, seen: number): Promise<{ fence: number; leaseMs: number } | null> {
+  if (!Number.isSafeInteger(seen) || seen < 0) return Promise.reject(new RangeError(`seen must be a fence, got ${seen}`));
+  return callScript(redis, REFENCE_SCRIPT, [keys.lock, keys.meta], [owner, String(seen), String(redis.metaTtlMs)], (reply) =>
+    Array.isArray(reply) && reply.length === 1 && reply[0] === 0 ? null : parseGranted(reply),
+  );
+}
+
+/** The grant handed to callers; `release` and `refence` are bound to its owner. */
 export function createGrant(
   redis: LockRedis,
   keys: LockKeys,
@@ -106,5 +116,9 @@ export function createGrant(
     fence: granted.fence,
     leaseMs: granted.leaseMs,
     release: () => releaseLock(redis, keys, owner),
+    refence: async (seen: number) => {
+      const again = await refenceLock(redis, keys, owner, seen);
+      return again && createGrant(redis, keys, key, owner, again);
+    },
   });
 }

@@ -26,12 +26,17 @@ local function held_reply(lock, meta, owner)
 end
 `;
 
-/** Takes the lock for `owner` and issues the next fence, atomically with the grant. */
+/**
+ * Takes the lock for `owner` and issues the next fence, atomically with the grant. The meta hash
+ * (fence and ticket counters) expires after `meta_ttl` of disuse, never before the lease: losing it
+ * restarts the counters, which {@link REFENCE_SCRIPT} recovers from, like any other loss of Redis data.
+ */
 const GRANT = `
-local function grant(lock, meta, owner, lease)
+local function grant(lock, meta, owner, lease, meta_ttl)
   redis.call('SET', lock, owner, 'PX', lease)
   local fence = redis.call('HINCRBY', meta, 'fence', 1)
   redis.call('HSET', meta, 'holder', owner, 'held', fence)
+  redis.call('PEXPIRE', meta, math.max(lease, meta_ttl))
   return {1, fence, lease, 0}
 end
 `;
@@ -42,12 +47,15 @@ end
  *
  * KEYS: 1 lock (string: owner, PX lease) · 2 queue (zset owner→ticket) · 3 deadlines (zset owner→ms)
  *       · 4 meta (hash: fence counter, ticket counter, holder and its fence)
- * ARGV: 1 owner · 2 lease ms · 3 waiter ttl ms · 4 max waiters purged per poll
+ * ARGV: 1 owner · 2 lease ms · 3 waiter ttl ms · 4 max waiters purged per poll · 5 meta ttl ms
+ *
+ * Every key expires: the lock with its lease, the line with its last waiter's deadline, meta after
+ * `meta ttl` without grants or tickets.
  * Reply: {1, fence, lease ms left, re-asked 0|1} granted · {0, ticket, position} waiting
  */
 export const POLL_SCRIPT = `${NOW_MS}${HELD_REPLY}${GRANT}
 local lock, queue, deadlines, meta = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local owner, lease, ttl, purge = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local owner, lease, ttl, purge, meta_ttl = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 
 local holder = redis.call('GET', lock)
 -- A re-sent poll whose first run granted the lock: same grant, same fence.
@@ -65,6 +73,7 @@ end
 local ticket = tonumber(redis.call('ZSCORE', queue, owner))
 if not ticket then
   ticket = redis.call('HINCRBY', meta, 'ticket', 1)
+  redis.call('PEXPIRE', meta, math.max(lease, meta_ttl))
   redis.call('ZADD', queue, ticket, owner)
 end
 redis.call('ZADD', deadlines, now + ttl, owner)
@@ -73,7 +82,7 @@ if not holder and redis.call('ZRANGE', queue, 0, 0)[1] == owner then
   -- The holder leaves the line: the lease, not a waiter deadline, bounds it from now on.
   redis.call('ZREM', queue, owner)
   redis.call('ZREM', deadlines, owner)
-  return grant(lock, meta, owner, lease)
+  return grant(lock, meta, owner, lease, meta_ttl)
 end
 
 -- Once every waiter is past its deadline the line is dead, so let both sets vanish then.
@@ -89,16 +98,42 @@ return {0, ticket, redis.call('ZRANK', queue, owner) + 1}
  * The no-wait lock: \`SET lock owner NX PX lease\`, plus a fence issued with the grant and the same
  * grant returned to an owner that asks again.
  *
- * KEYS: 1 lock · 2 meta   ARGV: 1 owner · 2 lease ms
+ * KEYS: 1 lock · 2 meta   ARGV: 1 owner · 2 lease ms · 3 meta ttl ms
  * Reply: {1, fence, lease ms left, re-asked 0|1} granted · {0} held by someone else
  */
 export const TRY_SCRIPT = `${HELD_REPLY}${GRANT}
 local lock, meta = KEYS[1], KEYS[2]
-local owner, lease = ARGV[1], tonumber(ARGV[2])
+local owner, lease, meta_ttl = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local holder = redis.call('GET', lock)
 if holder == owner then return held_reply(lock, meta, owner) end
 if holder then return {0} end
-return grant(lock, meta, owner, lease)
+return grant(lock, meta, owner, lease, meta_ttl)
+`;
+
+/**
+ * Re-fences the current holder above a fence the guarded store has already seen. Used when a write
+ * is refused as FENCED although Redis says the writer still holds the lock: that only happens when
+ * Redis lost its counter (a flush, a failover to a replica that missed writes, meta expiring), so new
+ * grants restarted below what the store recorded and would be refused forever. The counter is carried
+ * up to the store's fence and the holder gets the next one. Only the current holder can do this, so
+ * a writer whose lease ran out (a genuinely stale grant) stays refused.
+ *
+ * KEYS: 1 lock · 2 meta   ARGV: 1 owner · 2 fence the store has seen · 3 meta ttl ms
+ * Reply: {1, fence, lease ms left, re-asked 0|1} the new grant · {0} the caller does not hold the lock
+ */
+export const REFENCE_SCRIPT = `
+local lock, meta = KEYS[1], KEYS[2]
+local owner, seen, meta_ttl = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+if redis.call('GET', lock) ~= owner then return {0} end
+local left = redis.call('PTTL', lock)
+-- A re-sent call whose first run already re-fenced this holder: same answer.
+local held = tonumber(redis.call('HGET', meta, 'held'))
+if held and held > seen and redis.call('HGET', meta, 'holder') == owner then return {1, held, left, 1} end
+local current = tonumber(redis.call('HGET', meta, 'fence')) or 0
+local fence = math.max(current, seen) + 1
+redis.call('HSET', meta, 'fence', fence, 'holder', owner, 'held', fence)
+redis.call('PEXPIRE', meta, math.max(left, meta_ttl))
+return {1, fence, left, 0}
 `;
 
 /**

@@ -26,6 +26,21 @@ export interface LockGrant {
    * Redis cannot be reached, in which case the lease frees the lock. Safe to call more than once.
    */
   release(): Promise<boolean>;
+  /**
+   * For a guarded write refused because the store has already seen fence `seen` ≥ this grant's: when
+   * this grant still holds the lock, that means Redis lost its fence counter (a flush, a failover to a
+   * replica that missed writes, or the meta key expiring), so every new grant would be refused. Carries
+   * the counter up to `seen` and resolves with a grant of the same lock and owner with a fence above
+   * it; retry the write once with that. Resolves `null` when this grant no longer holds the lock: it is
+   * genuinely stale and the refusal stands. Release either grant (same owner) when done.
+   *
+   * A holder from before the loss that has not written yet cannot be told from a live one (Redis
+   * forgot it); its write is still checked against the store's fence, and every write stays
+   * atomic on its own, so nothing is applied twice or lost.
+   *
+   * @throws AppError 503 DEPENDENCY_UNAVAILABLE when Redis cannot be reached.
+   */
+  refence(seen: number): Promise<LockGrant | null>;
 }
 
 /** Options shared by both lock kinds. */
@@ -49,6 +64,13 @@ export interface LockOptions {
    * @default 1_000
    */
   redisBudgetMs?: number;
+  /**
+   * How long a lock's meta hash (fence and ticket counters) lives after its last grant or ticket. Every
+   * key a lock creates expires; when this one does, fences restart and the first guarded write is
+   * re-fenced (see {@link LockGrant.refence}).
+   * @default 86_400_000 (24 h)
+   */
+  metaTtlMs?: number;
   /**
    * First part of every Redis key. A lock named `balance:u1` lives in `lock:{balance:u1}` and
    * `lock:{balance:u1}:queue|deadlines|meta`; the braces are a hash tag that keeps them in one

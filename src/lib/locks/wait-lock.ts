@@ -1,6 +1,7 @@
 import { lockTimeout } from './errors.ts';
 import {
   DEFAULT_LEASE_MS,
+  DEFAULT_META_TTL_MS,
   DEFAULT_PREFIX,
   DEFAULT_REDIS_BUDGET_MS,
   callScript,
@@ -137,6 +138,7 @@ export class WaitLock {
     this.redis = {
       redis: options.redis,
       budgetMs: positiveInteger('redisBudgetMs', options.redisBudgetMs ?? DEFAULT_REDIS_BUDGET_MS),
+      metaTtlMs: positiveInteger('metaTtlMs', options.metaTtlMs ?? DEFAULT_META_TTL_MS),
     };
     this.prefix = options.prefix ?? DEFAULT_PREFIX;
     this.leaseMs = positiveInteger('leaseMs', options.leaseMs ?? DEFAULT_LEASE_MS);
@@ -226,7 +228,7 @@ export class WaitLock {
       this.redis,
       POLL_SCRIPT,
       [keys.lock, keys.queue, keys.deadlines, keys.meta],
-      [owner, String(this.leaseMs), String(this.waiterTtlMs), String(PURGE_PER_POLL)],
+      [owner, String(this.leaseMs), String(this.waiterTtlMs), String(PURGE_PER_POLL), String(this.redis.metaTtlMs)],
       parsePoll,
     );
   }
