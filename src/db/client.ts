@@ -10,6 +10,9 @@ export interface DbConfig {
   NEON_WS_PROXY?: string;
 }
 
+/** Longest one statement of the room may run before Postgres cancels it. @default 5000 */
+export const STATEMENT_TIMEOUT_MS = 5_000;
+
 let localProxyConfigured = '';
 
 /**
@@ -36,6 +39,9 @@ export function createPool(config: DbConfig, options: { max?: number } = {}): Po
     connectionString: config.DATABASE_URL,
     max: options.max ?? 2,
     connectionTimeoutMillis: 5_000,
+    // A stuck statement must not pin a pending hold or a payment: Postgres cancels it, the caller
+    // sees an error and resolves the outcome by reading back (DESIGN.md §6, invariant 6).
+    statement_timeout: STATEMENT_TIMEOUT_MS,
   });
   // An idle connection that breaks is reported here; unheard, the 'error' event would throw and take
   // the isolate (or a Durable Object holding the pool) down with it. The pool replaces the client.

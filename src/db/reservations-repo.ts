@@ -1,5 +1,10 @@
 import type { Pool } from '@neondatabase/serverless';
-import { withTransaction } from './transaction.ts';
+import type { Sql } from './http.ts';
+import { LIVE_RECORD, type IdempotencyClaim } from '../lib/idempotency.ts';
+import { isUniqueViolation } from './errors.ts';
+
+/** Anything with pg's `query(text, values)`: the room's pool or one of its clients. */
+export type Queryable = Pick<Pool, 'query'>;
 
 export interface NewHold {
   reservationId: string;
@@ -15,32 +20,143 @@ export class SeatConflictError extends Error {
   override name = 'SeatConflictError';
 }
 
+/** A response to store with the effect that produced it (DESIGN.md §5 Idempotency). */
+export interface RecordedResponse {
+  claim: IdempotencyClaim;
+  status: number;
+  body: string;
+}
+
 /**
- * Writes a hold: the reservation, its seats (the partial unique index allows one live reservation
- * per seat) and the seats' status, in one transaction. Throws SeatConflictError when Postgres
- * already has any of the seats taken.
+ * CTEs (`stale_record`, `recorded`) that store `record` in the same statement as an effect, with
+ * their parameter values (numbered from `firstParam`). The body is either the record's own string or
+ * `bodySql`, an expression of the statement (when only the statement knows the answer). With
+ * `whenCte`, the record is written only if that CTE returned a row (the effect happened).
  */
-export async function insertHold(pool: Pool, hold: NewHold): Promise<void> {
-  await withTransaction(pool, async (client) => {
-    await client.query(
-      `INSERT INTO reservations (id, concert_id, user_id, status, amount, expires_at) VALUES ($1, $2, $3, 'held', $4, $5)`,
-      [hold.reservationId, hold.concertId, hold.userId, hold.amount, new Date(hold.expiresAt)],
+function recordCtes(
+  claim: IdempotencyClaim | undefined,
+  firstParam: number,
+  options: { status: number; body: string } | { status: number; bodySql: string; whenCte: string },
+) {
+  const [user, key, hash, status, body] = [0, 1, 2, 3, 4].map((i) => `$${firstParam + i}`);
+  const ownBody = 'body' in options;
+  const values: unknown[] = claim ? [claim.userId, claim.key, claim.requestHash, options.status] : [null, null, null, null];
+  if (ownBody) values.push(claim ? options.body : null);
+  // Same shape as recordStatement() in lib/idempotency.ts: a stale record is replaced, a live one
+  // makes the INSERT fail on the primary key, which rolls the whole statement (the effect) back.
+  const ctes = `stale_record AS (
+      DELETE FROM idempotency_keys WHERE ${key}::text IS NOT NULL AND user_id = ${user} AND key = ${key} AND NOT (${LIVE_RECORD}) RETURNING 1
+    ), recorded AS (
+      INSERT INTO idempotency_keys (user_id, key, request_hash, status_code, body)
+      SELECT ${user}, ${key}, ${hash}, ${status}::int, to_jsonb(${ownBody ? `${body}::text` : options.bodySql})
+       WHERE ${key}::text IS NOT NULL AND (SELECT count(*) FROM stale_record) >= 0${ownBody ? '' : ` AND EXISTS (SELECT 1 FROM ${options.whenCte})`}
+    )`;
+  return { ctes, values };
+}
+
+/** True when a unique violation came from a live idempotency record rather than from a seat. */
+export const isRecordConflict = (error: unknown) =>
+  isUniqueViolation(error) && (error as { constraint?: string }).constraint === 'idempotency_keys_pkey';
+
+/**
+ * Writes a hold in ONE statement (one round trip, atomic on its own): the reservation, its seats'
+ * links (the partial unique index allows one live reservation per seat), the seats' status and,
+ * when given, the idempotency record of the response. Throws SeatConflictError when Postgres already
+ * has any of the seats taken; the statement then changed nothing.
+ */
+export async function insertHold(db: Queryable, hold: NewHold, record?: RecordedResponse): Promise<void> {
+  const { ctes, values } = recordCtes(record?.claim, 7, { status: record?.status ?? 201, body: record?.body ?? '' });
+  try {
+    await db.query(
+      `WITH reservation AS (
+         INSERT INTO reservations (id, concert_id, user_id, status, amount, expires_at) VALUES ($1, $2, $3, 'held', $4, $5) RETURNING id
+       ), linked AS (
+         INSERT INTO reservation_seats (reservation_id, seat_id, active) SELECT $1, unnest($6::bigint[]), true RETURNING seat_id
+       ), marked AS (
+         UPDATE seats SET status = 'held' WHERE id IN (SELECT seat_id FROM linked) AND concert_id = $2 AND status = 'available' RETURNING id
+       ), ${ctes}
+       SELECT CASE WHEN (SELECT count(*) FROM marked) <> cardinality($6::bigint[])
+                   THEN frontrow_fail('23505', 'a seat is not available in Postgres') END AS refused`,
+      [hold.reservationId, hold.concertId, hold.userId, hold.amount, new Date(hold.expiresAt), hold.seatIds, ...values],
     );
-    const marked = await client.query(
-      `UPDATE seats SET status = 'held' WHERE id = ANY($1::bigint[]) AND concert_id = $2 AND status = 'available'`,
-      [hold.seatIds, hold.concertId],
-    );
-    if (marked.rowCount !== hold.seatIds.length) throw new SeatConflictError('a seat is not available in Postgres');
-    try {
-      await client.query(
-        `INSERT INTO reservation_seats (reservation_id, seat_id, active) SELECT $1, unnest($2::bigint[]), true`,
-        [hold.reservationId, hold.seatIds],
-      );
-    } catch (error) {
-      if ((error as { code?: string }).code === '23505') throw new SeatConflictError('a seat has a live reservation', { cause: error });
-      throw error;
+  } catch (error) {
+    if (isUniqueViolation(error) && !isRecordConflict(error)) throw new SeatConflictError('a seat has a live reservation', { cause: error });
+    throw error;
+  }
+}
+
+export type PaymentOutcome =
+  | { ok: true; paymentId: string; amount: number; balance: number; body: string }
+  | { ok: false; reason: 'RESERVATION_NOT_FOUND' | 'ALREADY_PAID' | 'RESERVATION_EXPIRED' | 'FENCED' }
+  | { ok: false; reason: 'INSUFFICIENT_BALANCE'; balance: number; amount: number };
+
+/**
+ * Pays a held reservation from its owner's balance in ONE statement (DESIGN.md §5 Pay): the
+ * reservation row is locked and checked (owner, held, not expired by Postgres's clock), the balance
+ * debited under the fence, and the ledger row, payment row, confirmation, sold seats and the
+ * idempotency record written, all or nothing. The response body is built by the statement itself
+ * (it knows the balance after), so the stored record and the reply are the same bytes.
+ */
+export async function payReservation(
+  db: Queryable,
+  input: { reservationId: string; userId: string; fence: number | null; claim?: IdempotencyClaim | undefined },
+): Promise<PaymentOutcome> {
+  const paymentId = crypto.randomUUID();
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const { ctes, values } = recordCtes(input.claim, 5, { status: 201, bodySql: '(SELECT text FROM body)', whenCte: 'debit' });
+    const sqlText = `WITH r AS (
+         SELECT user_id, status, amount, concert_id, expires_at > now() AS live FROM reservations WHERE id = $1 FOR UPDATE
+       ), debit AS (
+         UPDATE balances b SET amount = b.amount - r.amount, fence = COALESCE($3, b.fence)
+           FROM r
+          WHERE b.user_id = $2 AND r.user_id = $2 AND r.status = 'held' AND r.live
+            AND ($3::bigint IS NULL OR b.fence < $3) AND b.amount >= r.amount
+         RETURNING b.amount AS balance, r.amount AS paid
+       ), ledger AS (
+         INSERT INTO balance_ledger (user_id, delta, balance_after, kind, reference)
+         SELECT $2, -paid, balance, 'payment', $1 FROM debit WHERE paid <> 0
+       ), payment AS (
+         INSERT INTO payments (id, reservation_id, user_id, amount) SELECT $4, $1, $2, paid FROM debit RETURNING id
+       ), confirmed AS (
+         UPDATE reservations SET status = 'confirmed', confirmed_at = now() WHERE id = $1 AND EXISTS (SELECT 1 FROM debit)
+       ), sold AS (
+         UPDATE seats SET status = 'sold'
+          WHERE id IN (SELECT seat_id FROM reservation_seats WHERE reservation_id = $1 AND active) AND EXISTS (SELECT 1 FROM debit)
+       ), body AS (
+         SELECT '{"paymentId":"' || $4 || '","reservationId":"' || $1 || '","amount":' || paid || ',"balance":' || balance || ',"status":"confirmed"}' AS text
+           FROM debit
+       ), ${ctes}
+       SELECT r.user_id, r.status, r.amount, r.live, (SELECT text FROM body) AS body, (SELECT balance FROM debit) AS balance,
+              b.amount AS current_amount, b.fence AS current_fence
+         FROM (SELECT 1) AS one LEFT JOIN r ON true LEFT JOIN balances b ON b.user_id = $2`;
+    const rows = (
+      await db.query<{
+        user_id: string | null;
+        status: string | null;
+        amount: number | null;
+        live: boolean | null;
+        body: string | null;
+        balance: string | null;
+        current_amount: string | null;
+        current_fence: string | null;
+      }>(sqlText, [input.reservationId, input.userId, input.fence, paymentId, ...values])
+    ).rows;
+    const row = rows[0];
+    if (!row || row.user_id !== input.userId) return { ok: false, reason: 'RESERVATION_NOT_FOUND' };
+    if (row.body !== null && row.balance !== null) {
+      return { ok: true, paymentId, amount: row.amount ?? 0, balance: Number(row.balance), body: row.body };
     }
-  });
+    if (row.status === 'confirmed') return { ok: false, reason: 'ALREADY_PAID' };
+    if (row.status !== 'held' || !row.live) return { ok: false, reason: 'RESERVATION_EXPIRED' };
+    if (row.current_amount === null) {
+      // The payer has never had a balance: make the zero row, and let the statement decide again.
+      await db.query(`INSERT INTO balances (user_id) VALUES ($1) ON CONFLICT (user_id) DO NOTHING`, [input.userId]);
+      continue;
+    }
+    if (input.fence !== null && Number(row.current_fence) >= input.fence) return { ok: false, reason: 'FENCED' };
+    return { ok: false, reason: 'INSUFFICIENT_BALANCE', balance: Number(row.current_amount), amount: row.amount ?? 0 };
+  }
+  return { ok: false, reason: 'INSUFFICIENT_BALANCE', balance: 0, amount: 0 };
 }
 
 export type ReservationState = 'held' | 'confirmed' | 'expired' | 'cancelled';
@@ -50,35 +166,30 @@ export type ReservationState = 'held' | 'confirmed' | 'expired' | 'cancelled';
  * reports every reservation's state afterwards so the room can follow Postgres exactly.
  */
 export async function endHolds(
-  pool: Pool,
+  db: Queryable,
   reservationIds: readonly string[],
   to: 'expired' | 'cancelled',
   onlyUserId?: string,
 ): Promise<Map<string, ReservationState>> {
   if (reservationIds.length === 0) return new Map();
-  return withTransaction(pool, async (client) => {
-    const ended = await client.query<{ id: string }>(
-      `UPDATE reservations SET status = $2
+  // One statement: atomic on its own, one round trip. Its final SELECT reads the snapshot from
+  // before the UPDATE, so the ended ones take their new state from `ended`.
+  const result = await db.query<{ id: string; status: ReservationState }>(
+    `WITH ended AS (
+       UPDATE reservations SET status = $2
         WHERE id = ANY($1::uuid[]) AND status = 'held' AND ($3::text IS NULL OR user_id = $3)
-        RETURNING id`,
-      [reservationIds, to, onlyUserId ?? null],
-    );
-    const endedIds = ended.rows.map((row) => row.id);
-    if (endedIds.length) {
-      const freed = await client.query<{ seat_id: string }>(
-        `UPDATE reservation_seats SET active = false WHERE reservation_id = ANY($1::uuid[]) AND active RETURNING seat_id`,
-        [endedIds],
-      );
-      await client.query(`UPDATE seats SET status = 'available' WHERE id = ANY($1::bigint[]) AND status = 'held'`, [
-        freed.rows.map((row) => row.seat_id),
-      ]);
-    }
-    const states = await client.query<{ id: string; status: ReservationState }>(
-      `SELECT id, status FROM reservations WHERE id = ANY($1::uuid[])`,
-      [reservationIds],
-    );
-    return new Map(states.rows.map((row) => [row.id, row.status]));
-  });
+        RETURNING id
+     ), freed AS (
+       UPDATE reservation_seats SET active = false WHERE reservation_id IN (SELECT id FROM ended) AND active RETURNING seat_id
+     ), released AS (
+       UPDATE seats SET status = 'available' WHERE id IN (SELECT seat_id FROM freed) AND status = 'held'
+     )
+     SELECT r.id, CASE WHEN e.id IS NULL THEN r.status ELSE $2 END AS status
+       FROM reservations r LEFT JOIN ended e ON e.id = r.id
+      WHERE r.id = ANY($1::uuid[])`,
+    [reservationIds, to, onlyUserId ?? null],
+  );
+  return new Map(result.rows.map((row) => [row.id, row.status]));
 }
 
 export interface ReservationView {
@@ -93,26 +204,28 @@ export interface ReservationView {
   seats: { seatNumber: number; section: string; price: number }[];
 }
 
+type ReservationRecord = {
+  id: string;
+  concert_id: string;
+  user_id: string;
+  status: ReservationState;
+  amount: number;
+  expires_at: Date;
+  created_at: Date;
+  confirmed_at: Date | null;
+  seats: { seatNumber: number; section: string; price: number }[] | null;
+};
+
 /** One reservation with its seats, or undefined. Ownership is the caller's check. */
-export async function findReservation(pool: Pool, reservationId: string): Promise<ReservationView | undefined> {
-  const result = await pool.query<{
-    id: string;
-    concert_id: string;
-    user_id: string;
-    status: ReservationState;
-    amount: number;
-    expires_at: Date;
-    created_at: Date;
-    confirmed_at: Date | null;
-    seats: { seatNumber: number; section: string; price: number }[] | null;
-  }>(
+export async function findReservation(sql: Sql, reservationId: string): Promise<ReservationView | undefined> {
+  const rows = (await sql.query(
     `SELECT r.id, r.concert_id, r.user_id, r.status, r.amount, r.expires_at, r.created_at, r.confirmed_at,
             (SELECT json_agg(json_build_object('seatNumber', s.seat_number, 'section', s.section, 'price', s.price) ORDER BY s.seat_number)
                FROM reservation_seats rs JOIN seats s ON s.id = rs.seat_id WHERE rs.reservation_id = r.id) AS seats
        FROM reservations r WHERE r.id = $1`,
     [reservationId],
-  );
-  const row = result.rows[0];
+  )) as ReservationRecord[];
+  const row = rows[0];
   if (!row) return undefined;
   return {
     reservationId: row.id,
@@ -125,4 +238,23 @@ export async function findReservation(pool: Pool, reservationId: string): Promis
     confirmedAt: row.confirmed_at?.toISOString() ?? null,
     seats: row.seats ?? [],
   };
+}
+
+/**
+ * A payment that Postgres has for the reservation, as the payment statement answered it (same body
+ * bytes): for reading back a payment whose reply was lost. Undefined when it was not paid.
+ */
+export async function readPaymentOf(sql: Sql, reservationId: string): Promise<Extract<PaymentOutcome, { ok: true }> | undefined> {
+  const rows = (await sql.query(
+    `SELECT p.id, p.amount,
+            COALESCE((SELECT balance_after FROM balance_ledger WHERE reference = $1 AND kind = 'payment' ORDER BY id DESC LIMIT 1),
+                     (SELECT amount FROM balances WHERE user_id = p.user_id)) AS balance
+       FROM payments p WHERE p.reservation_id = $1`,
+    [reservationId],
+  )) as { id: string; amount: number; balance: string }[];
+  const row = rows[0];
+  if (!row) return undefined;
+  const balance = Number(row.balance);
+  const body = `{"paymentId":"${row.id}","reservationId":"${reservationId}","amount":${row.amount},"balance":${balance},"status":"confirmed"}`;
+  return { ok: true, paymentId: row.id, amount: row.amount, balance, body };
 }

@@ -62,6 +62,12 @@ export async function purgeConcertLists(): Promise<void> {
   );
 }
 
+/**
+ * A JSON answer whose body was serialized elsewhere (by the room, or stored for a replay), typed so
+ * a route's handler may return it as its declared JSON response.
+ */
+export type TypedJsonResponse<Status extends 200 | 201 = 200> = Response & TypedResponse<never, Status, 'json'>;
+
 /** How long a room read (seat map, concert details) is served from the edge. @default 1 */
 export const ROOM_READ_TTL_SECONDS = 1;
 
@@ -123,7 +129,7 @@ export async function cachedRoomRead(
  * The HTTP answer for an edge-cached read: `Age` and `Cache-Control` tell the client how fresh it
  * is. Typed as the route's JSON answer, which the body already is (it was serialized by the room).
  */
-export function edgeResponse(read: EdgeBody): TypedResponse<never, 200, 'json'> {
+export function edgeResponse(read: EdgeBody): TypedJsonResponse {
   const response = new Response(read.body, {
     status: 200,
     headers: {
@@ -133,5 +139,5 @@ export function edgeResponse(read: EdgeBody): TypedResponse<never, 200, 'json'> 
       'X-Cache': read.hit ? 'HIT' : 'MISS',
     },
   });
-  return response as Response & TypedResponse<never, 200, 'json'>;
+  return response as TypedJsonResponse;
 }

@@ -6,7 +6,9 @@ import { concertView } from '../services/concerts.ts';
 import { roomReadDeps } from './concerts.ts';
 import { bearerToken, verifyUserToken } from '../lib/auth.ts';
 import { AppError, unauthenticated, validationFailed } from '../lib/errors.ts';
-import { idempotent } from '../lib/idempotency.ts';
+import { findStoredResponse } from '../db/idempotency-repo.ts';
+import { idempotentInEffect, replayStored, respondRecorded } from '../lib/idempotency.ts';
+import type { TypedJsonResponse } from '../lib/edge-cache.ts';
 import { requireQueueToken, requireUser } from '../lib/middleware.ts';
 import { problemResponse } from '../lib/problem-schemas.ts';
 import { DateSchema, UuidSchema } from '../lib/schemas.ts';
@@ -68,7 +70,7 @@ const holdRoute = createRoute({
   tags: ['reservations'],
   summary: 'Hold 1–4 seats, all or nothing (user token + admitted Queue-Token)',
   security: [{ userToken: [] }],
-  middleware: [requireUser, requireQueueToken, idempotent] as const,
+  middleware: [requireUser, requireQueueToken, idempotentInEffect] as const,
   request: {
     headers: z.object({ 'queue-token': z.string().optional(), 'idempotency-key': z.string().max(255).optional() }),
     body: { required: true, content: { 'application/json': { schema: HoldRequestSchema } } },
@@ -124,11 +126,14 @@ export function registerReservationRoutes(app: App): void {
   app.openapi(holdRoute, async (c) => {
     const body = c.req.valid('json');
     const seatNumbers = body.seatNumbers ?? [body.seatNumber!];
+    const claim = c.get('idempotency');
+    const stored = claim && (await findStoredResponse(c.var.sql(), claim));
+    if (claim && stored) return replayStored(claim, stored) as TypedJsonResponse<201>;
     const hold = await holdSeats(
       { room: c.env.CONCERT_ROOM.getByName(body.concertId) },
-      { userId: c.get('userId'), claims: c.get('queueClaims'), concertId: body.concertId, seatNumbers },
+      { userId: c.get('userId'), claims: c.get('queueClaims'), concertId: body.concertId, seatNumbers, claim },
     );
-    return c.json(hold, 201);
+    return respondRecorded(c, 201, hold.body) as TypedJsonResponse<201>;
   });
 
   app.openapi(readRoute, async (c) => {
@@ -137,7 +142,7 @@ export function registerReservationRoutes(app: App): void {
       const token = bearerToken(c.req.header('Authorization'));
       if (!token) throw unauthenticated('Send a user token as "Authorization: Bearer <token>"');
       const userId = await verifyUserToken(c.env.AUTH_SECRET, token);
-      return c.json(await readReservation(c.var.pool(), userId, key), 200);
+      return c.json(await readReservation(c.var.sql(), userId, key), 200);
     }
     const date = DateSchema.safeParse(key);
     if (!date.success) throw validationFailed('Expected a reservation id (uuid) or a date (YYYY-MM-DD)');
@@ -161,7 +166,7 @@ export function registerReservationRoutes(app: App): void {
 
   app.openapi(cancelRoute, async (c) => {
     const { id } = c.req.valid('param');
-    await cancelReservation({ pool: c.var.pool(), roomFor: (concertId) => c.env.CONCERT_ROOM.getByName(concertId) }, c.get('userId'), id);
+    await cancelReservation({ sql: c.var.sql(), roomFor: (concertId) => c.env.CONCERT_ROOM.getByName(concertId) }, c.get('userId'), id);
     return c.body(null, 204);
   });
 }

@@ -1,7 +1,8 @@
-import type { Pool } from '@neondatabase/serverless';
+import type { Sql } from '../db/http.ts';
 import type { HoldResult } from '../durable-objects/concert-room/index.ts';
 import { findReservation, type ReservationView } from '../db/reservations-repo.ts';
 import { AppError, dependencyUnavailable, notFound } from '../lib/errors.ts';
+import type { IdempotencyClaim } from '../lib/idempotency.ts';
 import type { QueueClaims } from '../lib/queue-token.ts';
 import { concertNotFound, type RoomStub } from './queue.ts';
 
@@ -11,6 +12,9 @@ export const alreadyPaid = () => new AppError(409, 'ALREADY_PAID', 'Already paid
 
 export const reservationExpired = () =>
   new AppError(409, 'RESERVATION_EXPIRED', 'Reservation expired', 'This hold has expired or was cancelled; nothing was charged');
+
+export const requestInProgress = (detail: string) =>
+  new AppError(409, 'REQUEST_IN_PROGRESS', 'Request in progress', detail, { headers: { 'Retry-After': '1' } });
 
 export const queueTokenMismatch = (detail: string) => new AppError(403, 'QUEUE_TOKEN_MISMATCH', 'Queue token does not match', detail);
 
@@ -33,6 +37,8 @@ function holdError(result: Exclude<HoldResult, { ok: true }>, concertId: string)
       });
     case 'DEPENDENCY_UNAVAILABLE':
       return dependencyUnavailable('Postgres');
+    case 'REQUEST_IN_PROGRESS':
+      return requestInProgress('A request with this Idempotency-Key is still running');
   }
 }
 
@@ -42,34 +48,34 @@ function holdError(result: Exclude<HoldResult, { ok: true }>, concertId: string)
  */
 export async function holdSeats(
   deps: { room: RoomStub },
-  input: { userId: string; claims: QueueClaims; concertId: string; seatNumbers: number[] },
-) {
+  input: { userId: string; claims: QueueClaims; concertId: string; seatNumbers: number[]; claim?: IdempotencyClaim | undefined },
+): Promise<{ body: string }> {
   const { claims } = input;
   if (claims.userId !== input.userId) throw queueTokenMismatch('The queue token belongs to another user');
   if (claims.concertId !== input.concertId) throw queueTokenMismatch('The queue token is for another concert');
-  const result = await deps.room.hold({ userId: input.userId, seq: claims.seq, jti: claims.jti, seatNumbers: input.seatNumbers });
+  const result = await deps.room.hold({
+    userId: input.userId,
+    seq: claims.seq,
+    jti: claims.jti,
+    seatNumbers: input.seatNumbers,
+    ...(input.claim ? { claim: input.claim } : {}),
+  });
   if (!result.ok) throw holdError(result, input.concertId);
-  return {
-    reservationId: result.reservationId,
-    concertId: input.concertId,
-    seats: result.seats.map((seat) => ({ seatNumber: seat.seatNumber, section: seat.section, price: seat.price })),
-    amount: result.amount,
-    status: 'held' as const,
-    expiresAt: new Date(result.expiresAt).toISOString(),
-  };
+  // The room's serialization of the 201 answer, which its idempotency record (if any) holds too.
+  return { body: result.body };
 }
 
 /** A reservation as its owner sees it; anyone else gets 404, not 403, so ids reveal nothing. */
-export async function readReservation(pool: Pool, userId: string, reservationId: string): Promise<Omit<ReservationView, 'userId'>> {
-  const reservation = await findReservation(pool, reservationId);
+export async function readReservation(sql: Sql, userId: string, reservationId: string): Promise<Omit<ReservationView, 'userId'>> {
+  const reservation = await findReservation(sql, reservationId);
   if (!reservation || reservation.userId !== userId) throw reservationNotFound(reservationId);
   const { userId: _owner, ...view } = reservation;
   return view;
 }
 
 /** Cancels the owner's hold, freeing its seats in Postgres and in the room. */
-export async function cancelReservation(deps: { pool: Pool; roomFor: (concertId: string) => RoomStub }, userId: string, reservationId: string) {
-  const reservation = await findReservation(deps.pool, reservationId);
+export async function cancelReservation(deps: { sql: Sql; roomFor: (concertId: string) => RoomStub }, userId: string, reservationId: string) {
+  const reservation = await findReservation(deps.sql, reservationId);
   if (!reservation || reservation.userId !== userId) throw reservationNotFound(reservationId);
   if (reservation.status === 'cancelled') return;
   if (reservation.status === 'confirmed') throw alreadyPaid();
@@ -82,7 +88,7 @@ export async function cancelReservation(deps: { pool: Pool; roomFor: (concertId:
     case 'RESERVATION_EXPIRED':
       throw reservationExpired();
     case 'REQUEST_IN_PROGRESS':
-      throw new AppError(409, 'REQUEST_IN_PROGRESS', 'Request in progress', 'The hold is still being written; retry shortly');
+      throw requestInProgress('The hold is still being written; retry shortly');
     case 'CONCERT_NOT_FOUND':
     case 'RESERVATION_NOT_FOUND':
       throw reservationNotFound(reservationId);

@@ -4,7 +4,17 @@ import { createPool } from '../../db/client.ts';
 import { createSql } from '../../db/http.ts';
 import { loadRoomSource, type ConcertSummary } from '../../db/room-source.ts';
 import { isPostgresUnavailable } from '../../db/errors.ts';
-import { endHolds, insertHold, SeatConflictError } from '../../db/reservations-repo.ts';
+import { withClient } from '../../db/transaction.ts';
+import {
+  endHolds,
+  insertHold,
+  isRecordConflict,
+  payReservation,
+  readPaymentOf,
+  SeatConflictError,
+  type PaymentOutcome,
+} from '../../db/reservations-repo.ts';
+import type { IdempotencyClaim } from '../../lib/idempotency.ts';
 import { publishSnapshot } from '../../lib/edge-cache.ts';
 import { describeError, logJson } from '../../lib/logging.ts';
 import {
@@ -86,12 +96,18 @@ export interface RoomStats {
 }
 
 export type HoldResult =
-  | { ok: true; reservationId: string; seats: HeldSeat[]; amount: number; expiresAt: number }
+  | { ok: true; reservationId: string; seats: HeldSeat[]; amount: number; expiresAt: number; body: string }
   | NotFound
+  | { ok: false; reason: 'REQUEST_IN_PROGRESS' }
   | { ok: false; reason: 'NOT_ADMITTED'; detail: string }
   | { ok: false; reason: 'SEAT_NOT_FOUND' | 'SEAT_UNAVAILABLE'; seats: number[] }
   | { ok: false; reason: 'HOLD_LIMIT'; limit: number; owned: number }
   | { ok: false; reason: 'DEPENDENCY_UNAVAILABLE' };
+
+export type PayResult =
+  | Exclude<PaymentOutcome, { ok: false; reason: 'RESERVATION_NOT_FOUND' }>
+  | { ok: false; reason: 'RESERVATION_NOT_FOUND' | 'REQUEST_IN_PROGRESS' | 'DEPENDENCY_UNAVAILABLE' }
+  | NotFound;
 
 export type CancelResult =
   | { ok: true }
@@ -274,9 +290,10 @@ export class ConcertRoom extends DurableObject<Env> {
    * synchronous transaction, then writes the reservation to Postgres; if Postgres refuses or is
    * unreachable the seats are released again and nothing stays behind.
    */
-  async hold(request: { userId: string; seq: number; jti: string; seatNumbers: number[] }): Promise<HoldResult> {
+  async hold(request: { userId: string; seq: number; jti: string; seatNumbers: number[]; claim?: IdempotencyClaim }): Promise<HoldResult> {
     if (!(await this.ready())) return { ok: false, reason: 'CONCERT_NOT_FOUND' };
     const now = Date.now();
+    const concertId = this.ctx.id.name!;
     const decision = this.change(() => {
       const outcome = decideHold(this.sql, findBySeq(this.sql, request.seq), { ...request, holdSeconds: this.config().holdSeconds, now });
       return { ...outcome, touched: { seats: outcome.ok } };
@@ -285,37 +302,107 @@ export class ConcertRoom extends DurableObject<Env> {
       const { touched: _touched, ...refusal } = decision;
       return refusal;
     }
+    const { touched: _touched, ...held } = decision;
+    // The API's answer, built here so that the idempotency record and the reply are the same bytes.
+    const body = JSON.stringify({
+      reservationId: held.reservationId,
+      concertId,
+      seats: held.seats.map(({ seatNumber, section, price }) => ({ seatNumber, section, price })),
+      amount: held.amount,
+      status: 'held',
+      expiresAt: new Date(held.expiresAt).toISOString(),
+    });
+    // Connected first, so that a failure to connect (nothing sent, nothing written) is told apart
+    // from a failure once the statement was on its way (it may have committed).
+    let sent = false;
     try {
-      await insertHold(this.db(), {
-        reservationId: decision.reservationId,
-        concertId: this.ctx.id.name!,
-        userId: request.userId,
-        amount: decision.amount,
-        expiresAt: decision.expiresAt,
-        seatIds: decision.seats.map((seat) => seat.seatId),
+      await withClient(this.db(), (client) => {
+        sent = true;
+        return insertHold(
+          client,
+          {
+            reservationId: held.reservationId,
+            concertId,
+            userId: request.userId,
+            amount: held.amount,
+            expiresAt: held.expiresAt,
+            seatIds: held.seats.map((seat) => seat.seatId),
+          },
+          request.claim && { claim: request.claim, status: 201, body },
+        );
       });
     } catch (error) {
+      if (sent && isPostgresUnavailable(error)) {
+        // The statement may have committed with its reply lost: ask Postgres again before deciding.
+        const written = await this.holdWasWritten(held.reservationId);
+        if (written === true) return this.activated({ ...held, body });
+        if (written === undefined) {
+          // Still unknown: keep the seats under a live hold. Its expiry asks Postgres and releases
+          // them unless it was written, in which case its owner can pay or cancel it meanwhile.
+          logJson('error', 'hold write unresolved; left to expiry', { concertId, reservationId: held.reservationId, ...describeError(error) });
+          await this.activated({ ...held, body });
+          return { ok: false, reason: 'DEPENDENCY_UNAVAILABLE' };
+        }
+      }
       this.change(() => {
-        releaseHold(this.sql, decision.reservationId, 'cancelled');
+        releaseHold(this.sql, held.reservationId, 'cancelled');
         return { touched: { seats: true } };
       });
       await this.settle();
       if (error instanceof SeatConflictError) {
         // Postgres knows better than this room: catch up in the background.
         this.ctx.waitUntil(this.reconcile().catch((e: unknown) => logJson('warn', 'reconcile failed', describeError(e))));
-        return { ok: false, reason: 'SEAT_UNAVAILABLE', seats: decision.seats.map((seat) => seat.seatNumber) };
+        return { ok: false, reason: 'SEAT_UNAVAILABLE', seats: held.seats.map((seat) => seat.seatNumber) };
       }
-      logJson('error', 'hold write failed', { concertId: this.ctx.id.name, ...describeError(error) });
+      if (isRecordConflict(error)) return { ok: false, reason: 'REQUEST_IN_PROGRESS' };
+      logJson('error', 'hold write failed', { concertId, ...describeError(error) });
       if (isPostgresUnavailable(error)) return { ok: false, reason: 'DEPENDENCY_UNAVAILABLE' };
       throw error;
     }
-    this.change(() => {
-      activateHold(this.sql, decision.reservationId);
-      return { touched: {} };
-    });
-    await this.settle();
-    const { touched: _touched, ...held } = decision;
-    return held;
+    return this.activated({ ...held, body });
+  }
+
+  /**
+   * Pays a hold of `userId`'s (DESIGN.md §5 Pay), the caller holding the payment and balance locks:
+   * one Postgres statement on the room's warm pool debits, confirms and records the response, then
+   * the seats are sold and the buyer's session ends here in the same call, freeing their slot.
+   */
+  async pay(request: { userId: string; reservationId: string; fence: number | null; claim?: IdempotencyClaim }): Promise<PayResult> {
+    if (!(await this.ready())) return { ok: false, reason: 'CONCERT_NOT_FOUND' };
+    const hold = holdStatus(this.sql, request.reservationId);
+    if (!hold || hold.userId !== request.userId) return { ok: false, reason: 'RESERVATION_NOT_FOUND' };
+    if (hold.status === 'pending') return { ok: false, reason: 'REQUEST_IN_PROGRESS' };
+    if (hold.status === 'confirmed') return { ok: false, reason: 'ALREADY_PAID' };
+    if (hold.status !== 'held') return { ok: false, reason: 'RESERVATION_EXPIRED' };
+    let outcome: PaymentOutcome;
+    let sent = false;
+    try {
+      outcome = await withClient(this.db(), (client) => {
+        sent = true;
+        return payReservation(client, request);
+      });
+    } catch (error) {
+      if (!isPostgresUnavailable(error)) throw error;
+      if (!sent) return { ok: false, reason: 'DEPENDENCY_UNAVAILABLE' };
+      // The commit may have landed with its reply lost: read back what Postgres has.
+      const paid = await readPaymentOf(createSql(this.env), request.reservationId).catch(() => undefined);
+      if (!paid) {
+        logJson('error', 'payment failed', { concertId: this.ctx.id.name, reservationId: request.reservationId, ...describeError(error) });
+        return { ok: false, reason: 'DEPENDENCY_UNAVAILABLE' };
+      }
+      outcome = paid;
+    }
+    if (outcome.ok || outcome.reason === 'ALREADY_PAID') {
+      const now = Date.now();
+      this.change(() => {
+        confirmHold(this.sql, request.reservationId);
+        const ended = outcome.ok ? completeSession(this.sql, request.userId, now) : undefined;
+        const moved = this.advance(now);
+        return { touched: { seats: true, seqs: ended === undefined ? moved.expired : [ended, ...moved.expired] } };
+      });
+      await this.settle();
+    }
+    return outcome;
   }
 
   /** Cancels a live hold of `userId`'s; Postgres decides first, the room follows. */
@@ -535,6 +622,26 @@ export class ConcertRoom extends DurableObject<Env> {
       memory.lastSent = message;
     } catch (error) {
       logJson('warn', 'websocket push failed', { seq: memory.seq, ...describeError(error) });
+    }
+  }
+
+  /** The hold's Postgres write landed: it is live, and the alarm will expire it. */
+  private async activated(held: Extract<HoldResult, { ok: true }>): Promise<HoldResult> {
+    this.change(() => {
+      activateHold(this.sql, held.reservationId);
+      return { touched: {} };
+    });
+    await this.settle();
+    return held;
+  }
+
+  /** Whether Postgres has the reservation, over the HTTP path; undefined when it cannot tell. */
+  private async holdWasWritten(reservationId: string): Promise<boolean | undefined> {
+    try {
+      const rows = await createSql(this.env).query(`SELECT 1 FROM reservations WHERE id = $1`, [reservationId]);
+      return rows.length > 0;
+    } catch {
+      return undefined;
     }
   }
 
