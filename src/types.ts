@@ -25,8 +25,8 @@ export interface AppEnv {
     /** Neon's HTTP query function (`neon()`): one fetch per statement or batch. */
     sql: () => Sql;
     /**
-     * A per-request WebSocket pool. Going away: only the reservation routes and payForReservation
-     * still use it, until payment moves into the ConcertRoom. Do not use it in new code.
+     * A per-request WebSocket pool. Going away: only POST /payment (payForReservation) still uses
+     * it, until payment moves into the ConcertRoom. Do not use it in new code.
      */
     pool: () => Pool;
   };

@@ -9,10 +9,10 @@ import type { AppEnv } from '../types.ts';
  * use. Each statement, or non-interactive batch (`sql.transaction([...])`), is one fetch; no
  * connection is opened, so there is nothing to close afterwards.
  *
- * `c.var.pool()` is the old per-request WebSocket `Pool`, kept ONLY for the reservation routes'
- * readReservation/cancel and for payForReservation until payment moves into the ConcertRoom (which
- * keeps its own long-lived pool). It goes away with them; nothing new may use it (eslint.config.js
- * allow-lists those two files and refuses a Pool anywhere else in routes, services and lib).
+ * `c.var.pool()` is the old per-request WebSocket `Pool`, kept ONLY for POST /payment
+ * (payForReservation) until payment moves into the ConcertRoom (which keeps its own long-lived
+ * pool). It goes away with it; nothing new may use it (eslint.config.js allow-lists those files and
+ * refuses a Pool anywhere else in routes, services and lib).
  */
 export const requestDb = createMiddleware<AppEnv>(async (c, next) => {
   let sql: Sql | undefined;
