@@ -25,7 +25,7 @@ import { withTimeout } from './time.ts';
  * 3. Kept 24 h: older records are ignored, and replaced by the next request with that key.
  *
  * Handlers whose effect records the response use `idempotentInEffect` and the SQL helpers below.
- * Routes not converted yet (POST /reservations, POST /payment) use `idempotent`: it looks the key up
+ * Routes not converted yet (POST /payment) use `idempotent`: it looks the key up
  * before the handler and records the response after it, in a separate statement (the fallback).
  */
 
@@ -312,9 +312,9 @@ function idempotency(mode: Mode) {
 export const idempotentInEffect = idempotency('in-effect');
 
 /**
- * `Idempotency-Key` for routes whose effect does not record the response yet (POST /reservations,
- * POST /payment): the stored response is looked up before the handler and recorded after it, in a
- * separate statement. A reply lost between the effect's commit and that record is not covered; move
- * such a route to {@link idempotentInEffect}. Runs after `requireUser`: keys are per user.
+ * `Idempotency-Key` for routes whose effect does not record the response yet (POST /payment): the
+ * stored response is looked up before the handler and recorded after it, in a separate statement.
+ * A reply lost between the effect's commit and that record is not covered; move such a route to
+ * {@link idempotentInEffect}. Runs after `requireUser`: keys are per user.
  */
 export const idempotent = idempotency('lookup-then-record-after');
