@@ -13,6 +13,16 @@
  *     seat's price, hold one seat each (set-up, not benchmark figures), then `POST /payment` pays those
  *     holds, each once, at 10 and then 50 clients, each step beside the trivial ceiling at its clients.
  *
+ *
+ * Ceilings of parts 2 and 3 (bench/lib/ceilings.ts), each measured at the step's clients right before
+ * it, through bench-only routes of bench/lib/probe-entry.ts: the trivial 404; a DO RPC with one SQLite
+ * write; one Upstash `INCR` from the Worker (`getRedis`); `SELECT 1` over Neon's HTTP path
+ * (`createSql`, locally the Neon adapter's `POST /sql`; n/a with the reason when the adapter has no
+ * such endpoint); and one Postgres transaction from a Durable Object's warm pool (`createPool` +
+ * `withTransaction`, as the room does for holds: no room RPC fits, since the two that run one, hold
+ * and cancel, need an admitted user and a free seat or a live hold). A second table gives every
+ * charge and payment figure as a ratio to each of them.
+ *
  * Modes: `wrangler dev`, then the same bundle on bare workerd (bench/lib/worker.ts). Afterwards a
  * direct Postgres query checks that every bench user's balance equals the sum of their ledger deltas
  * (and is what the answers imply), that no seat has more than one active reservation_seats row, and
@@ -20,7 +30,8 @@
  *
  * Flags: `--duration <s>` per step (default 5), `--mode wrangler|workerd|both` (default both),
  * `--payments <n>` most holds paid per payment step (default 400; fewer are prepared when the charge
- * rate measured just before says one step cannot use them, at least 60), `--json <file>`.
+ * rate measured just before says one step cannot use them, at least 60), `--warmup <s>` of unreported
+ * trivial and DO-write load after each Worker start (default 3), `--json <file>`.
  */
 import pg from 'pg';
 import type { Redis } from '@upstash/redis/cloudflare';
@@ -29,7 +40,9 @@ import { WaitLock } from '../src/lib/locks/index.ts';
 import { getRedis } from '../src/lib/redis.ts';
 import { flagValue, intFlag, writeJsonReport } from './lib/cli.ts';
 import { interrupted } from './lib/cleanup.ts';
-import { TRIVIAL_DESCRIPTION, TRIVIAL_PATH, concertStats, createConcert, labelWithCode, userToken } from './lib/frontrow.ts';
+import { DO_WRITE, PG_HTTP, PG_TX, TRIVIAL, UPSTASH, ceilingLoad, probeCeiling, warmUp } from './lib/ceilings.ts';
+import type { CeilingKind } from './lib/ceilings.ts';
+import { concertStats, createConcert, labelWithCode, userToken } from './lib/frontrow.ts';
 import type { BenchStack, ConcertStats, JoinAnswer } from './lib/frontrow.ts';
 import { NO_ANSWER, runLoad } from './lib/load.ts';
 import type { LoadResponse, LoadResult, LoadStep, RequestSpec } from './lib/load.ts';
@@ -47,7 +60,11 @@ const DURATION_MS = intFlag('duration', 5) * 1000;
 const MODES = parseModes(flagValue('mode'));
 /** Most holds prepared (and paid) per payment step; see paymentsPerStep(). */
 const PAYMENTS_PER_STEP = intFlag('payments', 400);
+const WARMUP_S = intFlag('warmup', 3, { min: 0 });
 flagValue('json'); // fail on a bare --json now, not after the run
+
+/** The ceilings of parts 2 and 3 besides the trivial 404, in the order measured (bench/lib/ceilings.ts). */
+const HTTP_CEILINGS: readonly CeilingKind[] = [DO_WRITE, UPSTASH, PG_HTTP, PG_TX];
 
 /** Contenders on the one lock key. */
 const CONTENDERS = [1, 10, 100] as const;
@@ -84,6 +101,10 @@ interface Row {
   errors: number;
   /** The ceiling this figure is compared with; undefined when the row is a ceiling. */
   ceiling: Row | undefined;
+  /** HTTP op rows: every ceiling measured just before at the same clients (trivial included), by name. */
+  ceilings?: Map<string, Row>;
+  /** HTTP rows that are themselves a ceiling. */
+  isCeiling?: boolean;
   /** Lock rows: Redis commands the client sent per operation (polls and releases included). */
   redisCallsPerOp: number;
   /** HTTP rows: CPU of the Worker's process group per successful answer, ms. */
@@ -182,6 +203,37 @@ function printMainTable(rows: readonly Row[]): void {
       '  near 100 % means the client, not the server, set the pace.',
     ].join('\n'),
   );
+}
+
+/**
+ * Parts 2 and 3 against every ceiling measured just before them at the same clients: req/s ÷ the
+ * ceiling's, and server CPU per op ÷ the ceiling's. Ceilings a mode could not measure are n/a.
+ */
+function printCeilingTable(rows: readonly Row[], runs: readonly ModeRun[]): void {
+  const names = [TRIVIAL.name, ...HTTP_CEILINGS.map((kind) => kind.name)];
+  const ops = rows.filter((row) => row.ceilings !== undefined);
+  if (ops.length === 0) return;
+  const unavailable = (mode: string, name: string): boolean => runs.find((run) => run.mode === mode)?.unavailable.has(name) ?? false;
+  printTable(
+    'Parts 2 and 3 against each ceiling (same mode, same clients, measured just before): per s ÷ ceiling per s  [srv ms/op ÷ ceiling srv ms/op]',
+    ['part', 'step', 'mode', ...rightAligned('clients', 'per s', ...names.map((name) => `× ${name}`))],
+    ops.map((row) => [
+      row.part,
+      row.step,
+      row.mode,
+      formatCount(row.clients),
+      formatCount(row.perSecond),
+      ...names.map((name) => {
+        const ceiling = row.ceilings!.get(name);
+        if (!ceiling) return unavailable(row.mode, name) ? 'n/a' : '–';
+        return `${formatRatio(row.perSecond / ceiling.perSecond)} [${formatRatio(row.serverMsPerOp / ceiling.serverMsPerOp)}]`;
+      }),
+    ]),
+  );
+  console.log('Each ceiling\'s own figures (req/s, p50/p95/p99, × trivial) are its rows in the table above.');
+  for (const run of runs) {
+    for (const [name, reason] of run.unavailable) console.log(`n/a in ${run.mode}: ${name} — ${reason}`);
+  }
 }
 
 // ─── Part 1: the wait lock from Node ─────────────────────────────────────────────────────────────
@@ -313,6 +365,8 @@ interface ModeRun {
   room: ConcertStats;
   /** Holds prepared for each payment step. */
   paymentsPerStep: number;
+  /** Ceilings not measured in this mode, and why (e.g. the Neon adapter's HTTP endpoint missing). */
+  unavailable: Map<string, string>;
 }
 
 async function runMode(mode: WorkerMode, bench: BenchStack, rows: Row[], raw: { mode: WorkerMode; result: LoadResult; trivial: LoadResult | undefined }[]): Promise<ModeRun> {
@@ -323,11 +377,12 @@ async function runMode(mode: WorkerMode, bench: BenchStack, rows: Row[], raw: { 
     serverCpuMs: () => worker.cpuMs(),
     stackCpuMs: () => bench.cpuMs(),
   };
-  const measure = async (part: string, step: Omit<LoadStep, keyof typeof common>, ceiling: { row: Row; result: LoadResult } | undefined) => {
+  const measure = async (part: string, step: Omit<LoadStep, keyof typeof common>, ceiling: { row: Row; result: LoadResult; ceilings?: Map<string, Row> } | undefined) => {
     if (interrupted.aborted) throw new Error('interrupted');
     log(`${mode}: ${step.name}, ${step.concurrency} clients`);
     const result = await runLoad({ ...common, ...step });
     const row = httpRow(part, mode, result, ceiling?.row);
+    if (ceiling?.ceilings) row.ceilings = ceiling.ceilings;
     rows.push(row);
     raw.push({ mode, result, trivial: ceiling?.result });
     log(
@@ -337,8 +392,29 @@ async function runMode(mode: WorkerMode, bench: BenchStack, rows: Row[], raw: { 
     );
     return { row, result };
   };
-  const trivial = (part: string, clients: number) =>
-    measure(part, { name: 'trivial 404', concurrency: clients, durationMs: DURATION_MS, next: () => ({ path: TRIVIAL_PATH }), expect: (r) => r.status === 404 }, undefined);
+  await warmUp({ baseUrl: worker.url, concurrency: CHARGE_USERS, signal: interrupted }, WARMUP_S, (m) => log(`${mode}: ${m}`));
+  // Which of the HTTP ceilings this Worker and stack can serve: one request each, before any is measured.
+  const unavailable = new Map<string, string>();
+  const available: CeilingKind[] = [];
+  for (const kind of HTTP_CEILINGS) {
+    const probe = await probeCeiling(worker.url, kind);
+    if (probe.ok) available.push(kind);
+    else {
+      unavailable.set(kind.name, probe.reason);
+      log(`${mode}: ceiling "${kind.name}" n/a: ${probe.reason}`);
+    }
+  }
+  /** The trivial 404, then every available ceiling at `clients`; the measured step that follows is compared with each. */
+  const trivial = async (part: string, clients: number) => {
+    const trivialCeiling = await measure(part, ceilingLoad(TRIVIAL, { ...common, concurrency: clients, durationMs: DURATION_MS }), undefined);
+    const ceilings = new Map<string, Row>([[TRIVIAL.name, trivialCeiling.row]]);
+    for (const kind of available) {
+      const { row } = await measure(part, ceilingLoad(kind, { ...common, concurrency: clients, durationMs: DURATION_MS }), trivialCeiling);
+      row.isCeiling = true;
+      ceilings.set(kind.name, row);
+    }
+    return { ...trivialCeiling, ceilings };
+  };
 
   // Part 2: charges, 100 users, one per client.
   const chargeUsers: BenchUser[] = await Promise.all(
@@ -484,7 +560,7 @@ async function runMode(mode: WorkerMode, bench: BenchStack, rows: Row[], raw: { 
   }
   const room = await concertStats(worker.url, bench.adminToken, concertId);
   await worker.stop();
-  return { mode, worker, concertId, charges, payUsers, paymentOutcomes, setup, room, paymentsPerStep: perStep };
+  return { mode, worker, concertId, charges, payUsers, paymentOutcomes, setup, room, paymentsPerStep: perStep, unavailable };
 }
 
 /** Holds to prepare per payment step: what `chargesPerSecond` fills in one step, within [MIN, --payments]. */
@@ -694,7 +770,8 @@ async function main({ bench, startedAt, elapsedSeconds }: BenchRun): Promise<voi
     'WaitLock acquire→release':
       'new WaitLock({ redis }) from src/lib/locks with its defaults (timeout 5 s, lease 10 s, polls 10–250 ms, head 10 ms), same client; ' +
       'every contender loops acquire(key) → grant.release() on ONE key; latency = acquire',
-    'trivial 404': TRIVIAL_DESCRIPTION,
+    'trivial 404': TRIVIAL.description,
+    ...Object.fromEntries(HTTP_CEILINGS.map((kind) => [kind.name, kind.description])),
     'POST /balance/charge': `{amount: 1}, client i always as user ${USER_PREFIX}<mode>-charge-i: one balance lock per user, never contended`,
     'POST /payment':
       `{reservationId} of a distinct held 1-seat reservation (price ${PRICE}) of a distinct admitted user charged exactly ${PRICE}; each paid once; ` +
@@ -707,9 +784,10 @@ async function main({ bench, startedAt, elapsedSeconds }: BenchRun): Promise<voi
   }
 
   printMainTable(rows);
+  printCeilingTable(rows, runs);
   console.log(
     `Payment steps: ${rows
-      .filter((row) => row.part === '3 payment' && row.ceiling !== undefined)
+      .filter((row) => row.part === '3 payment' && row.ceiling !== undefined && !row.isCeiling)
       .map((row) => `${row.mode} c=${row.clients} ${row.stoppedBy === 'exhausted' ? 'used up its holds' : `stopped by ${row.stoppedBy}`} after ${formatCount(row.count)} payments`)
       .join('; ')}.`,
   );
@@ -760,8 +838,15 @@ async function main({ bench, startedAt, elapsedSeconds }: BenchRun): Promise<voi
     modes: MODES,
     stack: bench.describe(),
     workers: runs.map((run) => jsonWorker(run.worker)),
-    trivial: TRIVIAL_DESCRIPTION,
-    table: rows.map(({ ceiling, ...row }) => ({ ...row, ceilingPerSecond: ceiling?.perSecond, ratioToCeiling: ceiling ? row.perSecond / ceiling.perSecond : undefined })),
+    trivial: TRIVIAL.description,
+    ceilings: Object.fromEntries(HTTP_CEILINGS.map((kind) => [kind.name, kind.description])),
+    unavailableCeilings: Object.fromEntries(runs.map((run) => [run.mode, Object.fromEntries(run.unavailable)])),
+    table: rows.map(({ ceiling, ceilings, ...row }) => ({
+      ...row,
+      ceilingPerSecond: ceiling?.perSecond,
+      ratioToCeiling: ceiling ? row.perSecond / ceiling.perSecond : undefined,
+      ...(ceilings ? { ratioToEachCeiling: Object.fromEntries([...ceilings].map(([name, c]) => [name, row.perSecond / c.perSecond])) } : {}),
+    })),
     httpResults: raw.map(jsonResult),
     setup: runs.map((run) => ({ mode: run.mode, concertId: run.concertId, steps: run.setup.map((result) => jsonResult({ mode: run.mode, result, trivial: undefined })) })),
     checks: { ...checks, fences, ledgerSql: LEDGER_SQL.trim(), seatsSql: SEATS_SQL.trim(), reservationsSql: RESERVATIONS_SQL.trim() },

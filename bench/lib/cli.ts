@@ -23,13 +23,15 @@ export function flagValue(name: string, argv: readonly string[] = process.argv.s
 
 /**
  * A positive integer flag (`--runs 50`), or `fallback` when absent.
+ * @param opts.min smallest value allowed. @default 1
  * @param argv @default process.argv.slice(2)
  */
-export function intFlag(name: string, fallback: number, argv: readonly string[] = process.argv.slice(2)): number {
+export function intFlag(name: string, fallback: number, opts: { min?: number } = {}, argv: readonly string[] = process.argv.slice(2)): number {
   const raw = flagValue(name, argv);
   if (raw === undefined) return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} must be a positive integer, got "${raw}"`);
+  const value = Number(raw.replace(/_/g, ''));
+  const min = opts.min ?? 1;
+  if (!Number.isInteger(value) || value < min) throw new Error(`--${name} must be an integer ≥ ${min}, got "${raw}"`);
   return value;
 }
 
@@ -49,4 +51,22 @@ export async function writeJsonReport(
   await mkdir(path.dirname(absolute), { recursive: true });
   await writeFile(absolute, `${JSON.stringify(report, null, 2)}\n`);
   return absolute;
+}
+
+/**
+ * A comma-separated list of integers (`--clients 50,200`), or `fallback` when absent.
+ * @param opts.min smallest value allowed. @default 1
+ * @param argv @default process.argv.slice(2)
+ */
+export function intListFlag(name: string, fallback: readonly number[], opts: { min?: number } = {}, argv: readonly string[] = process.argv.slice(2)): number[] {
+  const raw = flagValue(name, argv);
+  if (raw === undefined) return [...fallback];
+  const min = opts.min ?? 1;
+  return raw.split(',').map((part) => {
+    const value = Number(part.replace(/_/g, ''));
+    if (part.trim() === '' || !Number.isInteger(value) || value < min) {
+      throw new Error(`--${name} must be integers ≥ ${min} separated by commas, got "${raw}"`);
+    }
+    return value;
+  });
 }

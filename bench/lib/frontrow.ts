@@ -154,13 +154,16 @@ export interface QueueSettings {
   paused?: boolean;
 }
 
-/** Creates a concert through `POST /admin/concerts` and returns its id. */
+/**
+ * Creates a concert through `POST /admin/concerts` and returns its id. It starts at `startsAt`
+ * (its date is that day, UTC) or, by default, 30 days after sales open.
+ */
 export async function createConcert(
   baseUrl: string,
   adminToken: string,
-  opts: { title: string; seats: number; price: number; salesOpenAt: Date; queue?: QueueSettings },
+  opts: { title: string; seats: number; price: number; salesOpenAt: Date; queue?: QueueSettings; startsAt?: Date },
 ): Promise<string> {
-  const startsAt = new Date(Math.max(opts.salesOpenAt.getTime(), Date.now()) + 30 * 24 * 3600 * 1000);
+  const startsAt = opts.startsAt ?? new Date(Math.max(opts.salesOpenAt.getTime(), Date.now()) + 30 * 24 * 3600 * 1000);
   const concert = await callJson<{ id: string }>(baseUrl, 'POST', '/admin/concerts', {
     token: adminToken,
     expectStatus: 201,

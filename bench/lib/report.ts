@@ -3,6 +3,8 @@
  * run, by the same generator, against the same Worker and at the same concurrency (DESIGN.md §9).
  */
 import type { BenchStack } from './frontrow.ts';
+import { goalCell } from './goals.ts';
+import type { Goal } from './goals.ts';
 import type { LoadResult } from './load.ts';
 import { LATENCY_COLUMNS, formatCount, formatMs, formatRatio, latencyCells, printTable, rightAligned } from './table.ts';
 import type { WorkerMode, WorkerUnderTest } from './worker.ts';
@@ -12,6 +14,14 @@ export interface Measured {
   mode: WorkerMode;
   result: LoadResult;
   trivial: LoadResult | undefined;
+  /** The DO-write ceiling of the same mode and clients, measured just before (see ./ceilings.ts). */
+  doWrite?: LoadResult;
+  /** This row is the DO-write ceiling itself. */
+  isDoWriteCeiling?: boolean;
+  /** The scale point the step ran at, e.g. "line 100,000" or "seats 1,000"; rows are compared across it. */
+  size?: string;
+  /** What issue 8 asks of this step (see ./goals.ts). */
+  goal?: Goal;
 }
 
 /** "201 ×1,234, 409 ×2". */
@@ -40,48 +50,66 @@ export function printRunSettings(bench: BenchStack, workers: readonly WorkerUnde
 }
 
 /**
- * The main table: throughput, its ratio to the trivial ceiling, latency percentiles, what came
- * back, the server's CPU per request and its ratio to the trivial one, and how busy the generator
- * itself was. A legend follows the table.
+ * The main table: throughput, its ratio to the trivial ceiling (and to the DO-write ceiling when the
+ * run measured one), latency percentiles, what came back, the server's CPU per request and its ratio
+ * to the trivial one, how busy the generator itself was, and the goal when a step has one. A legend
+ * follows the table.
  */
 export function printLoadTable(title: string, rows: readonly Measured[]): void {
+  const withSize = rows.some((row) => row.size !== undefined);
+  const withDoWrite = rows.some((row) => row.doWrite !== undefined || row.isDoWriteCeiling);
+  const withGoal = rows.some((row) => row.goal !== undefined);
+  const doWriteCell = (row: Measured): string =>
+    row.isDoWriteCeiling ? '(ceiling)' : row.doWrite ? formatRatio(row.result.rps / row.doWrite.rps) : '–';
   printTable(
     title,
     [
       'mode',
       ...rightAligned('clients'),
+      ...(withSize ? ['size'] : []),
       'step',
-      ...rightAligned('requests', 'req/s', '× trivial'),
+      ...rightAligned('requests', 'req/s', '× trivial', ...(withDoWrite ? ['× DO write'] : [])),
       ...LATENCY_COLUMNS,
       'answers',
       ...rightAligned('errors', 'server CPU', 'srv ms/req', 'cost × trivial', 'stack CPU', 'stack ms/req', 'client CPU'),
+      ...(withGoal ? ['goal (workerd, 50 clients)'] : []),
     ],
-    rows.map(({ mode, result, trivial }) => [
-      mode,
-      formatCount(result.concurrency),
-      result.name,
-      formatCount(result.requests),
-      formatCount(result.rps),
-      trivial ? formatRatio(result.rps / trivial.rps) : '(ceiling)',
-      ...latencyCells(result.latencyMs),
-      formatCounts(result.statuses),
-      formatCount(result.errors),
-      formatPct(result.serverCpuPct),
-      formatMs(result.serverCpuMsPerRequest),
-      trivial ? formatRatio(result.serverCpuMsPerRequest / trivial.serverCpuMsPerRequest) : '(ceiling)',
-      formatPct(result.stackCpuPct),
-      formatMs(result.stackCpuMsPerRequest),
-      formatPct(result.clientCpuPct),
-    ]),
+    rows.map((row) => {
+      const { mode, result, trivial } = row;
+      return [
+        mode,
+        formatCount(result.concurrency),
+        ...(withSize ? [row.size ?? ''] : []),
+        result.name,
+        formatCount(result.requests),
+        formatCount(result.rps),
+        trivial ? formatRatio(result.rps / trivial.rps) : '(ceiling)',
+        ...(withDoWrite ? [doWriteCell(row)] : []),
+        ...latencyCells(result.latencyMs),
+        formatCounts(result.statuses),
+        formatCount(result.errors),
+        formatPct(result.serverCpuPct),
+        formatMs(result.serverCpuMsPerRequest),
+        trivial ? formatRatio(result.serverCpuMsPerRequest / trivial.serverCpuMsPerRequest) : '(ceiling)',
+        formatPct(result.stackCpuPct),
+        formatMs(result.stackCpuMsPerRequest),
+        formatPct(result.clientCpuPct),
+        ...(withGoal ? [goalCell(row)] : []),
+      ];
+    }),
   );
   console.log(
     [
       '× trivial: req/s ÷ the trivial ceiling\'s req/s (same mode, same clients, measured just before).',
+      ...(withDoWrite ? ['× DO write: req/s ÷ the DO-write ceiling\'s req/s (one DO RPC + one SQLite upsert; same mode, clients, just before).'] : []),
       'server CPU: CPU of the Worker\'s process group during the step, % of one core (2 in all, shared with',
       '  the client, Postgres, Redis and whatever else runs); srv ms/req: that CPU per answered request;',
       '  cost × trivial: srv ms/req ÷ the trivial step\'s — the steadiest figure on a busy machine.',
       'stack CPU, stack ms/req: the same for PostgreSQL, redis-server and the Neon/Upstash adapters together.',
       'client CPU: the load generator (this Node process), % of one core.',
+      ...(withGoal
+        ? ['goal: issue 8\'s target for the step, judged on the workerd mode at 50 clients only, on expected answers/s ÷ trivial req/s.']
+        : []),
     ].join('\n'),
   );
 }
@@ -111,13 +139,18 @@ export function printAnomalies(rows: readonly Measured[], workers: readonly { mo
 
 /** A load result without bulky fields, for the JSON report. */
 export function jsonResult(measured: Measured): Record<string, unknown> {
-  const { mode, result, trivial } = measured;
+  const { mode, result, trivial, doWrite } = measured;
+  const goal = measured.goal ? goalCell(measured) : undefined;
   return {
     mode,
+    ...(measured.size === undefined ? {} : { size: measured.size }),
     ...result,
     trivialRps: trivial?.rps,
     ratioToTrivial: trivial ? result.rps / trivial.rps : undefined,
     cpuPerRequestRatioToTrivial: trivial ? result.serverCpuMsPerRequest / trivial.serverCpuMsPerRequest : undefined,
+    ...(doWrite ? { doWriteRps: doWrite.rps, ratioToDoWrite: result.rps / doWrite.rps } : {}),
+    ...(measured.isDoWriteCeiling ? { ceiling: 'DO write' } : trivial === undefined ? { ceiling: 'trivial 404' } : {}),
+    ...(goal === undefined ? {} : { goal: measured.goal?.text, goalVerdict: goal }),
   };
 }
 

@@ -19,6 +19,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { getFreePort } from '../../scripts/stack/free-port.ts';
 import { makeTempDir, removeTempDir, stopProcessGroup, trackChild, waitForExit } from '../../scripts/stack/processes.ts';
+import { writeBenchConfig } from './bench-config.ts';
 import { onCleanup } from './cleanup.ts';
 import { groupCpuMs } from './cpu.ts';
 import type { HostMessage, WorkerdHostOptions } from './workerd-host.ts';
@@ -109,7 +110,10 @@ export interface StartWorkerOptions {
   vars: Record<string, string>;
   /** @default the repository root (two levels above this file) */
   root?: string;
-  /** @default 'wrangler.toml' */
+  /**
+   * @default the bench config generated from wrangler.toml by ./bench-config.ts: the app plus the
+   * `/__bench/*` probe routes and the bench-only probe Durable Object (./probe-entry.ts).
+   */
   configPath?: string;
   /** @default 60000 */
   startTimeoutMs?: number;
@@ -332,12 +336,17 @@ async function startWorkerd(opts: Required<Omit<StartWorkerOptions, 'log'>>, log
 /** Starts the Worker in `opts.mode`; see the file comment for what each mode is. */
 export async function startWorker(opts: StartWorkerOptions): Promise<WorkerUnderTest> {
   const log = opts.log ?? ((): void => {});
+  const root = opts.root ?? DEFAULT_ROOT;
   const full = {
     mode: opts.mode,
     vars: opts.vars,
-    root: opts.root ?? DEFAULT_ROOT,
-    configPath: opts.configPath ?? 'wrangler.toml',
+    root,
+    configPath: opts.configPath ?? writeBenchConfig(root),
     startTimeoutMs: opts.startTimeoutMs ?? 60_000,
   };
-  return opts.mode === 'wrangler' ? startWrangler(full, log) : startWorkerd(full, log);
+  const worker = await (opts.mode === 'wrangler' ? startWrangler(full, log) : startWorkerd(full, log));
+  if (opts.configPath === undefined) {
+    worker.settings.config = `${full.configPath}: generated from wrangler.toml; main = bench/lib/probe-entry.ts (the app + POST /__bench/* probe routes), plus the bench-only BenchProbe Durable Object (SQLite)`;
+  }
+  return worker;
 }
