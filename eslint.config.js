@@ -47,14 +47,6 @@ export default tseslint.config(
   },
   {
     files: ['src/routes/**/*.ts', 'src/services/**/*.ts', 'src/lib/**/*.ts', 'src/app.ts', 'src/index.ts'],
-    // Allow-list: the last per-request pool users, each going away. Nothing may be added here.
-    ignores: [
-      // POST /payment and payForReservation, until payment runs in the ConcertRoom's transaction.
-      'src/routes/payment.ts',
-      'src/services/balance.ts',
-      // Provides c.var.pool() to the above; goes with them.
-      'src/lib/request-db.ts',
-    ],
     rules: noPerRequestPool,
   },
   {

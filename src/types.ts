@@ -1,5 +1,4 @@
 import type { OpenAPIHono } from '@hono/zod-openapi';
-import type { Pool } from './db/client.ts';
 import type { HttpDb, Sql } from './db/http.ts';
 import type { IdempotencyClaim } from './lib/idempotency.ts';
 import type { QueueClaims } from './lib/queue-token.ts';
@@ -24,11 +23,6 @@ export interface AppEnv {
     db: () => HttpDb;
     /** Neon's HTTP query function (`neon()`): one fetch per statement or batch. */
     sql: () => Sql;
-    /**
-     * A per-request WebSocket pool. Going away: only POST /payment (payForReservation) still uses
-     * it, until payment moves into the ConcertRoom. Do not use it in new code.
-     */
-    pool: () => Pool;
   };
 }
 

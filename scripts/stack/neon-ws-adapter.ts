@@ -37,6 +37,9 @@ export interface NeonWsAdapter {
 
 type Item = Buffer | 'close';
 
+/** Start of Postgres's ReadyForQuery message: type 'Z', length 5 (then one status byte). */
+const READY_FOR_QUERY = Buffer.from([0x5a, 0, 0, 0, 5]);
+
 /**
  * Delivers items in arrival order, each no earlier than its own arrival + delay. Items that arrive
  * while earlier ones are still waiting queue behind them, so the byte stream is never reordered even
@@ -175,6 +178,7 @@ export async function startNeonWsAdapter(
     // commits, and only its answer is lost.
     let armed = false;
     let tail = Buffer.alloc(0);
+    let replyTail = Buffer.alloc(0);
     ws.on('message', (data) => {
       const bytes = toBuffer(data);
       const { mode, match } = faults.state;
@@ -188,7 +192,13 @@ export async function startNeonWsAdapter(
     tcp.on('data', (chunk: Buffer) => {
       const { mode, match } = faults.state;
       if (mode === 'cut-replies' && (match === '' || armed)) {
-        cut();
+        // Swallow the reply until Postgres says it is ready for the next query ('Z', length 5):
+        // by then the statement has run to its end (committed), and only then is the line cut.
+        // Cutting at the first byte could instead race the statement itself (Postgres may answer
+        // ParseComplete before it has read the Execute), which is a different fault.
+        const window = Buffer.concat([replyTail, chunk]);
+        replyTail = window.subarray(Math.max(0, window.length - READY_FOR_QUERY.length + 1));
+        if (window.includes(READY_FOR_QUERY)) cut();
         return;
       }
       forward(toWs, chunk);

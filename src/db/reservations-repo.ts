@@ -87,7 +87,9 @@ export async function insertHold(db: Queryable, hold: NewHold, record?: Recorded
 
 export type PaymentOutcome =
   | { ok: true; paymentId: string; amount: number; balance: number; body: string }
-  | { ok: false; reason: 'RESERVATION_NOT_FOUND' | 'ALREADY_PAID' | 'RESERVATION_EXPIRED' | 'FENCED' }
+  | { ok: false; reason: 'RESERVATION_NOT_FOUND' | 'ALREADY_PAID' | 'RESERVATION_EXPIRED' }
+  /** The fence Postgres holds is not below the grant's: a stale lock holder, or a Redis that lost its counter. */
+  | { ok: false; reason: 'FENCED'; storedFence: number }
   | { ok: false; reason: 'INSUFFICIENT_BALANCE'; balance: number; amount: number };
 
 /**
@@ -153,7 +155,7 @@ export async function payReservation(
       await db.query(`INSERT INTO balances (user_id) VALUES ($1) ON CONFLICT (user_id) DO NOTHING`, [input.userId]);
       continue;
     }
-    if (input.fence !== null && Number(row.current_fence) >= input.fence) return { ok: false, reason: 'FENCED' };
+    if (input.fence !== null && Number(row.current_fence) >= input.fence) return { ok: false, reason: 'FENCED', storedFence: Number(row.current_fence) };
     return { ok: false, reason: 'INSUFFICIENT_BALANCE', balance: Number(row.current_amount), amount: row.amount ?? 0 };
   }
   return { ok: false, reason: 'INSUFFICIENT_BALANCE', balance: 0, amount: 0 };
@@ -241,17 +243,50 @@ export async function findReservation(sql: Sql, reservationId: string): Promise<
 }
 
 /**
- * A payment that Postgres has for the reservation, as the payment statement answered it (same body
- * bytes): for reading back a payment whose reply was lost. Undefined when it was not paid.
+ * Settles whether a hold whose reply was lost was written, for good: inserts a cancelled placeholder
+ * (no seats) under its id unless the hold is there, so a hold statement still on its way fails on
+ * the primary key, and one still running is waited for. Then, with a fresh snapshot, a hold that
+ * owns seats was written. Safe to repeat (a placeholder of an earlier try has no seats either).
+ * True: it was written; false: it never will be.
  */
-export async function readPaymentOf(sql: Sql, reservationId: string): Promise<Extract<PaymentOutcome, { ok: true }> | undefined> {
-  const rows = (await sql.query(
+export async function settleHoldWrite(sql: Sql, hold: NewHold): Promise<boolean> {
+  const [, written] = (await sql.transaction([
+    sql.query(
+      `INSERT INTO reservations (id, concert_id, user_id, status, amount, expires_at) VALUES ($1, $2, $3, 'cancelled', $4, $5)
+       ON CONFLICT (id) DO NOTHING`,
+      [hold.reservationId, hold.concertId, hold.userId, hold.amount, new Date(hold.expiresAt)],
+    ),
+    sql.query(`SELECT EXISTS (SELECT 1 FROM reservation_seats WHERE reservation_id = $1) AS written`, [hold.reservationId]),
+  ])) as [unknown, { written: boolean }[]];
+  return written[0]?.written === true;
+}
+
+/**
+ * A payment that Postgres has for the reservation, as the payment statement answered it (same body
+ * bytes), for reading back a payment whose reply was lost; undefined when it was not paid. With the
+ * lock's fence, the balance is fenced at it first, so a payment statement still on its way can no
+ * longer commit behind this answer (one still running is waited for).
+ */
+export async function readPaymentOf(
+  sql: Sql,
+  reservationId: string,
+  fenced?: { userId: string; fence: number | null },
+): Promise<Extract<PaymentOutcome, { ok: true }> | undefined> {
+  const read = sql.query(
     `SELECT p.id, p.amount,
-            COALESCE((SELECT balance_after FROM balance_ledger WHERE reference = $1 AND kind = 'payment' ORDER BY id DESC LIMIT 1),
+            COALESCE((SELECT balance_after FROM balance_ledger WHERE reference = $1::text AND kind = 'payment' ORDER BY id DESC LIMIT 1),
                      (SELECT amount FROM balances WHERE user_id = p.user_id)) AS balance
-       FROM payments p WHERE p.reservation_id = $1`,
+       FROM payments p WHERE p.reservation_id = $1::uuid`,
     [reservationId],
-  )) as { id: string; amount: number; balance: string }[];
+  );
+  // Two statements of one READ COMMITTED batch: the read takes its snapshot after the fence is in.
+  const results = fenced?.fence
+    ? await sql.transaction([
+        sql.query(`UPDATE balances SET fence = GREATEST(fence, $2) WHERE user_id = $1`, [fenced.userId, fenced.fence]),
+        read,
+      ])
+    : [await read];
+  const rows = results.at(-1) as { id: string; amount: number; balance: string }[];
   const row = rows[0];
   if (!row) return undefined;
   const balance = Number(row.balance);

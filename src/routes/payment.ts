@@ -1,13 +1,14 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
-import { idempotent } from '../lib/idempotency.ts';
+import type { TypedJsonResponse } from '../lib/edge-cache.ts';
+import { idempotentInEffect, replayStored, respondRecorded } from '../lib/idempotency.ts';
 import { NoWaitLock, WaitLock } from '../lib/locks/index.ts';
 import { requireUser } from '../lib/middleware.ts';
 import { problemResponse } from '../lib/problem-schemas.ts';
 import { getRedis } from '../lib/redis.ts';
 import { UuidSchema } from '../lib/schemas.ts';
 import { testSwitches } from '../lib/test-switches.ts';
-import { payForReservation, type PaymentDeps } from '../services/balance.ts';
+import { payForReservation, type PaymentDeps } from '../services/payments.ts';
 import type { App, AppEnv } from '../types.ts';
 import { common, idempotencyHeader } from './common.ts';
 
@@ -23,8 +24,8 @@ function paymentRoute(path: '/payment' | '/payments') {
     tags: ['payment'],
     summary: path === '/payment' ? 'Pay a held reservation from your balance' : 'Alias of POST /payment',
     security: [{ userToken: [] }],
-    // The fallback idempotency (record after the handler) until payment records in its transaction.
-    middleware: [requireUser, idempotent] as const,
+    // The payment statement records the response with the effect (see ConcertRoom.pay).
+    middleware: [requireUser, idempotentInEffect] as const,
     request: { headers: idempotencyHeader, body: { required: true, content: { 'application/json': { schema: PaymentRequest } } } },
     responses: {
       201: { description: 'Paid; the seats are yours', content: { 'application/json': { schema: PaymentSchema } } },
@@ -36,14 +37,11 @@ function paymentRoute(path: '/payment' | '/payments') {
   });
 }
 
-/**
- * Payment's dependencies. Going away: its per-request pool (the only one left in a Worker route
- * besides the reservation routes) goes when payment moves into the ConcertRoom's long-lived pool.
- */
+/** Payment's dependencies: the locks, the HTTP query path and the rooms; no connection of its own. */
 function paymentDeps(c: Context<AppEnv>): PaymentDeps {
   const redis = getRedis(c.env);
   return {
-    pool: c.var.pool(),
+    sql: c.var.sql(),
     waitLock: new WaitLock({ redis, timeoutMs: testSwitches.balanceLockTimeoutMs }),
     noWaitLock: new NoWaitLock({ redis }),
     bypassLock: testSwitches.bypassBalanceLock,
@@ -56,7 +54,10 @@ export function registerPaymentRoutes(app: App): void {
   for (const path of ['/payment', '/payments'] as const) {
     app.openapi(paymentRoute(path), async (c) => {
       const { reservationId } = c.req.valid('json');
-      return c.json(await payForReservation(paymentDeps(c), c.get('userId'), reservationId), 201);
+      const claim = c.get('idempotency');
+      const result = await payForReservation(paymentDeps(c), c.get('userId'), reservationId, claim);
+      if (result.stored) return replayStored(claim!, result.stored) as TypedJsonResponse<201>;
+      return respondRecorded(c, 201, result.body) as TypedJsonResponse<201>;
     });
   }
 }

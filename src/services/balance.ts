@@ -1,14 +1,9 @@
-import type { Pool, PoolClient } from '@neondatabase/serverless';
 import { moveBalanceOverHttp, readBalance, readLedger, BALANCE_CAP } from '../db/balances-repo.ts';
-import { payReservation } from '../db/payments-repo.ts';
 import type { Sql } from '../db/http.ts';
-import { withClient } from '../db/transaction.ts';
 import { AppError, forbidden } from '../lib/errors.ts';
 import type { IdempotencyClaim, StoredResponse } from '../lib/idempotency.ts';
-import type { LockGrant, NoWaitLock, WaitLock } from '../lib/locks/index.ts';
+import type { LockGrant, WaitLock } from '../lib/locks/index.ts';
 import { describeError, logJson } from '../lib/logging.ts';
-import { alreadyPaid, reservationExpired, reservationNotFound } from './reservations.ts';
-import type { RoomStub } from './queue.ts';
 
 export interface BalanceDeps {
   /** Neon's HTTP query function: charge and use are one statement each. */
@@ -18,19 +13,12 @@ export interface BalanceDeps {
   bypassLock: boolean;
 }
 
-/** Payment still runs its transaction on a per-request pool; going away when payment moves into the room. */
-export interface PaymentDeps extends Omit<BalanceDeps, 'sql'> {
-  pool: Pool;
-  noWaitLock: NoWaitLock;
-  roomFor: (concertId: string) => RoomStub;
-}
-
-const lockLost = () =>
+export const lockLost = () =>
   new AppError(503, 'LOCK_TIMEOUT', 'Lock lost', 'The balance lock expired before the write; nothing changed, retry', {
     headers: { 'Retry-After': '1' },
   });
 
-const insufficient = (balance: number, amount: number) =>
+export const insufficient = (balance: number, amount: number) =>
   new AppError(402, 'INSUFFICIENT_BALANCE', 'Insufficient balance', `Balance ${balance} is less than ${amount}`, {
     extensions: { balance, amount },
   });
@@ -40,7 +28,7 @@ const insufficient = (balance: number, amount: number) =>
  * user's balance for up to 10 s, longer than the 5 s a next request waits. Never throws: the
  * work it guarded is already done, and the lease frees the lock in the end anyway.
  */
-async function releaseOrLog(grant: LockGrant): Promise<void> {
+export async function releaseOrLog(grant: LockGrant): Promise<void> {
   try {
     await grant.release();
   } catch {
@@ -58,7 +46,7 @@ async function releaseOrLog(grant: LockGrant): Promise<void> {
  * every new grant would be refused forever. The grant is re-fenced above the stored fence and the
  * write retried once. A grant that no longer holds the lock stays refused (see LockGrant.refence).
  */
-async function withBalanceLock<T>(
+export async function withBalanceLock<T>(
   deps: Pick<BalanceDeps, 'waitLock' | 'bypassLock'>,
   userId: string,
   work: (fence: number | null) => Promise<T>,
@@ -77,31 +65,6 @@ async function withBalanceLock<T>(
   } finally {
     await releaseOrLog(grant);
   }
-}
-
-/**
- * {@link withBalanceLock} with a connection of the per-request pool, opened before the lock is taken
- * so that connection set-up never lengthens the critical section. Only payForReservation still needs
- * it; it goes away when payment moves into the ConcertRoom. A `{reason: 'FENCED'}` outcome has the
- * stored fence read back on the same connection, for the re-fence.
- */
-async function underBalanceLock<T>(
-  deps: Pick<PaymentDeps, 'pool' | 'waitLock' | 'bypassLock'>,
-  userId: string,
-  work: (client: PoolClient, fence: number | null) => Promise<T>,
-): Promise<T> {
-  return withClient(deps.pool, (client) =>
-    withBalanceLock(
-      deps,
-      userId,
-      (fence) => work(client, fence),
-      async (result) => {
-        if ((result as { reason?: unknown }).reason !== 'FENCED') return undefined;
-        const rows = await client.query<{ fence: string }>(`SELECT fence FROM balances WHERE user_id = $1`, [userId]);
-        return rows.rows[0] ? Number(rows.rows[0].fence) : undefined;
-      },
-    ),
-  );
 }
 
 /** What charge and use come to: the new balance, or the response stored for the Idempotency-Key. */
@@ -153,39 +116,4 @@ export async function historyOf(sql: Sql, userId: string, limit: number, before?
   const entries = await readLedger(sql, userId, limit, before);
   const last = entries.at(-1);
   return { entries, nextCursor: entries.length === limit && last ? String(last.id) : null };
-}
-
-/**
- * Pays a held reservation (DESIGN.md §5 Pay): a no-wait lock stops duplicate clicks at once, the
- * balance lock orders the debit with charges and uses, and one Postgres transaction decides. The
- * room is told afterwards; if that call fails, its alarm and reconciliation catch up from Postgres.
- */
-export async function payForReservation(deps: PaymentDeps, userId: string, reservationId: string) {
-  const paymentLock = await deps.noWaitLock.tryAcquire(`payment:${reservationId}`);
-  if (!paymentLock) throw new AppError(409, 'PAYMENT_IN_PROGRESS', 'Payment in progress', 'This reservation is being paid right now');
-  try {
-    const outcome = await underBalanceLock(deps, userId, (client, fence) => payReservation(client, { reservationId, userId, fence }));
-    if (!outcome.ok) {
-      switch (outcome.reason) {
-        case 'RESERVATION_NOT_FOUND':
-          throw reservationNotFound(reservationId);
-        case 'ALREADY_PAID':
-          throw alreadyPaid();
-        case 'RESERVATION_EXPIRED':
-          throw reservationExpired();
-        case 'INSUFFICIENT_BALANCE':
-          throw insufficient(outcome.balance, outcome.amount);
-        case 'FENCED':
-          throw lockLost();
-      }
-    }
-    try {
-      await deps.roomFor(outcome.concertId).confirmPaid(userId, reservationId);
-    } catch (error) {
-      logJson('warn', 'room not told of payment; it will reconcile', { reservationId, ...describeError(error) });
-    }
-    return { paymentId: outcome.paymentId, reservationId, amount: outcome.amount, balance: outcome.balance, status: 'confirmed' as const };
-  } finally {
-    await releaseOrLog(paymentLock);
-  }
 }

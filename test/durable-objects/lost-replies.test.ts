@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { uniqueId } from '../helpers/api.ts';
 import { admittedUser, hold, openConcert, seatMap } from '../helpers/concerts.ts';
 import { clearFault, setFault, type FaultOptions } from '../helpers/faults.ts';
-import { expectSeatInvariants } from '../helpers/invariants.ts';
+import { expectLedgerMatchesBalance, expectSeatInvariants } from '../helpers/invariants.ts';
+import { charge, pay } from '../helpers/balance.ts';
 import { directQuery } from '../helpers/postgres.ts';
 
 /** Runs `work` with the Neon adapter cutting replies (the statement still runs and commits). */
@@ -28,7 +29,7 @@ describe('a hold whose reply is lost after it committed', () => {
   it('is read back and answered 201 when Postgres can still be asked', async () => {
     const concert = await warmConcert();
     const fan = await admittedUser(concert.id);
-    const response = await withRepliesCut(() => hold(concert.id, fan, [4, 5]), { match: 'INSERT INTO reservations' });
+    const response = await withRepliesCut(() => hold(concert.id, fan, [4, 5]), { match: 'INSERT INTO reservation_seats' });
     expect(response.status).toBe(201);
     const body = await response.json<{ reservationId: string; status: string }>();
     expect(await reservationsOf(fan.userId)).toEqual([{ id: body.reservationId, status: 'held' }]);
@@ -58,5 +59,76 @@ describe('a hold whose reply is lost after it committed', () => {
 
     const again = await hold(concert.id, fan, [7], { 'Idempotency-Key': key });
     expect(await again.text()).toBe(JSON.stringify(replayed));
+  });
+});
+
+/** A fan of a warm room holding seat 3, with points to pay for it. */
+async function fanWithHold() {
+  const concert = await warmConcert();
+  const fan = await admittedUser(concert.id);
+  expect((await charge(fan.userToken, 10_000)).status).toBe(200);
+  const held = await hold(concert.id, fan, [3]);
+  expect(held.status).toBe(201);
+  const { reservationId } = await held.json<{ reservationId: string }>();
+  return { concert, fan, reservationId };
+}
+
+const paymentsOf = (reservationId: string) => directQuery(`SELECT id FROM payments WHERE reservation_id = $1`, [reservationId]);
+
+/** Waits (up to 5 s) for the room's map to show `seat` as `status`: the room learns of a lost commit in the background. */
+async function eventually(concertId: string, seat: number, status: string) {
+  for (let i = 0; i < 50; i++) {
+    if ((await seatMap(concertId)).find((s) => s.seatNumber === seat)?.status === status) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`seat ${seat} never became ${status}`);
+}
+
+describe('a payment whose reply is lost after it committed', () => {
+  it('is read back and answered 201, the seats sold', async () => {
+    const { concert, fan, reservationId } = await fanWithHold();
+    const response = await withRepliesCut(() => pay(fan.userToken, reservationId), { match: 'INSERT INTO payments' });
+    expect(response.status).toBe(201);
+    const body = await response.json<{ reservationId: string; amount: number; balance: number; status: string }>();
+    expect(body).toMatchObject({ reservationId, amount: 500, balance: 9_500, status: 'confirmed' });
+    expect(await paymentsOf(reservationId)).toHaveLength(1);
+    expect(await seatMap(concert.id, 'sold')).toHaveLength(1);
+    expect(await expectLedgerMatchesBalance(fan.userId)).toBe(9_500);
+    await expectSeatInvariants(concert.id);
+  });
+
+  it('has exactly one effect, and the retry with the same Idempotency-Key replays it', async () => {
+    const { concert, fan, reservationId } = await fanWithHold();
+    const key = uniqueId('pay-key');
+    // The payment statement and the room's read-back both lose their replies.
+    const first = await withRepliesCut(() => pay(fan.userToken, reservationId, { 'Idempotency-Key': key }), { match: 'payments' });
+    expect(first.status).toBe(503);
+    await first.arrayBuffer();
+
+    const retry = await pay(fan.userToken, reservationId, { 'Idempotency-Key': key });
+    expect(retry.status).toBe(201);
+    expect(retry.headers.get('Idempotent-Replayed')).toBe('true');
+    const replayed = await retry.text();
+    expect(JSON.parse(replayed)).toMatchObject({ reservationId, amount: 500, balance: 9_500, status: 'confirmed' });
+    expect(await (await pay(fan.userToken, reservationId, { 'Idempotency-Key': key })).text()).toBe(replayed);
+
+    expect(await paymentsOf(reservationId)).toHaveLength(1);
+    expect(await expectLedgerMatchesBalance(fan.userId)).toBe(9_500);
+    await eventually(concert.id, 3, 'sold');
+    await expectSeatInvariants(concert.id);
+  });
+
+  it('is answered ALREADY_PAID, not charged again, on a retry without a key', async () => {
+    const { concert, fan, reservationId } = await fanWithHold();
+    const first = await withRepliesCut(() => pay(fan.userToken, reservationId), { match: 'payments' });
+    expect(first.status).toBe(503);
+    await first.arrayBuffer();
+    const retry = await pay(fan.userToken, reservationId);
+    expect(retry.status).toBe(409);
+    expect((await retry.json<{ code: string }>()).code).toBe('ALREADY_PAID');
+    expect(await paymentsOf(reservationId)).toHaveLength(1);
+    expect(await expectLedgerMatchesBalance(fan.userId)).toBe(9_500);
+    await eventually(concert.id, 3, 'sold');
+    await expectSeatInvariants(concert.id);
   });
 });

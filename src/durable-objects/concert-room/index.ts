@@ -12,6 +12,8 @@ import {
   payReservation,
   readPaymentOf,
   SeatConflictError,
+  settleHoldWrite,
+  type NewHold,
   type PaymentOutcome,
 } from '../../db/reservations-repo.ts';
 import type { IdempotencyClaim } from '../../lib/idempotency.ts';
@@ -66,6 +68,9 @@ export const STATUS_REQUEST_INTERVAL_MS = 1_000;
  * a flood of made-up ids costs one HTTP query per id, not one per request. @default 60000
  */
 export const MISSING_CONCERT_MEMORY_MS = 60_000;
+
+/** Pauses before asking Postgres again about a write whose outcome was lost. */
+export const RESOLVE_PAUSES_MS = [500, 1_000, 2_000, 4_000, 8_000] as const;
 
 /** A re-join reissues the place's token once it is older than this (half the token's life). */
 export const REISSUE_AFTER_SECONDS = QUEUE_TOKEN_TTL_SECONDS / 2;
@@ -229,22 +234,6 @@ export class ConcertRoom extends DurableObject<Env> {
     return { ok: true, config };
   }
 
-  /**
-   * Postgres has confirmed a payment: the seats are sold, and the buyer's session ends so their
-   * slot frees at once (their queue token can hold nothing more). Idempotent.
-   */
-  async confirmPaid(userId: string, reservationId: string): Promise<void> {
-    if (!(await this.ready())) return;
-    const now = Date.now();
-    this.change(() => {
-      confirmHold(this.sql, reservationId);
-      const ended = completeSession(this.sql, userId, now);
-      const moved = this.advance(now);
-      return { touched: { seats: true, seqs: ended === undefined ? moved.expired : [ended, ...moved.expired] } };
-    });
-    await this.settle();
-  }
-
   /** The concert as the API shows it, with live seat counts: no Postgres, no scan. */
   async details(): Promise<{ ok: true; concert: ConcertSummary; counts: { available: number; held: number; sold: number } } | NotFound> {
     if (!(await this.ready())) return { ok: false, reason: 'CONCERT_NOT_FOUND' };
@@ -312,35 +301,33 @@ export class ConcertRoom extends DurableObject<Env> {
       status: 'held',
       expiresAt: new Date(held.expiresAt).toISOString(),
     });
+    const newHold = {
+      reservationId: held.reservationId,
+      concertId,
+      userId: request.userId,
+      amount: held.amount,
+      expiresAt: held.expiresAt,
+      seatIds: held.seats.map((seat) => seat.seatId),
+    };
     // Connected first, so that a failure to connect (nothing sent, nothing written) is told apart
-    // from a failure once the statement was on its way (it may have committed).
+    // from a failure once the statement was on its way (it may have committed, or may yet).
     let sent = false;
     try {
       await withClient(this.db(), (client) => {
         sent = true;
-        return insertHold(
-          client,
-          {
-            reservationId: held.reservationId,
-            concertId,
-            userId: request.userId,
-            amount: held.amount,
-            expiresAt: held.expiresAt,
-            seatIds: held.seats.map((seat) => seat.seatId),
-          },
-          request.claim && { claim: request.claim, status: 201, body },
-        );
+        return insertHold(client, newHold, request.claim && { claim: request.claim, status: 201, body });
       });
     } catch (error) {
       if (sent && isPostgresUnavailable(error)) {
-        // The statement may have committed with its reply lost: ask Postgres again before deciding.
-        const written = await this.holdWasWritten(held.reservationId);
+        // Settle it in Postgres before deciding: written, or now never to be written.
+        const written = await settleHoldWrite(createSql(this.env), newHold).catch(() => undefined);
         if (written === true) return this.activated({ ...held, body });
         if (written === undefined) {
-          // Still unknown: keep the seats under a live hold. Its expiry asks Postgres and releases
-          // them unless it was written, in which case its owner can pay or cancel it meanwhile.
-          logJson('error', 'hold write unresolved; left to expiry', { concertId, reservationId: held.reservationId, ...describeError(error) });
+          // Still unknown: keep the seats under a live hold (its owner can pay or cancel it if it was
+          // written) and ask again in the background; failing that, its expiry asks Postgres.
+          logJson('error', 'hold write unresolved; asking again later', { concertId, reservationId: held.reservationId, ...describeError(error) });
           await this.activated({ ...held, body });
+          this.ctx.waitUntil(this.resolveHoldLater(newHold));
           return { ok: false, reason: 'DEPENDENCY_UNAVAILABLE' };
         }
       }
@@ -385,24 +372,62 @@ export class ConcertRoom extends DurableObject<Env> {
       if (!isPostgresUnavailable(error)) throw error;
       if (!sent) return { ok: false, reason: 'DEPENDENCY_UNAVAILABLE' };
       // The commit may have landed with its reply lost: read back what Postgres has.
-      const paid = await readPaymentOf(createSql(this.env), request.reservationId).catch(() => undefined);
+      const paid = await readPaymentOf(createSql(this.env), request.reservationId, request).then(
+        (payment) => payment ?? null,
+        () => undefined,
+      );
       if (!paid) {
         logJson('error', 'payment failed', { concertId: this.ctx.id.name, reservationId: request.reservationId, ...describeError(error) });
+        // Unknown (not merely unpaid): find out in the background, so the seats follow Postgres.
+        if (paid === undefined) this.ctx.waitUntil(this.resolvePaymentLater(request));
         return { ok: false, reason: 'DEPENDENCY_UNAVAILABLE' };
       }
       outcome = paid;
     }
-    if (outcome.ok || outcome.reason === 'ALREADY_PAID') {
-      const now = Date.now();
-      this.change(() => {
-        confirmHold(this.sql, request.reservationId);
-        const ended = outcome.ok ? completeSession(this.sql, request.userId, now) : undefined;
-        const moved = this.advance(now);
-        return { touched: { seats: true, seqs: ended === undefined ? moved.expired : [ended, ...moved.expired] } };
-      });
-      await this.settle();
-    }
+    if (outcome.ok || outcome.reason === 'ALREADY_PAID') await this.sold(request.reservationId, outcome.ok ? request.userId : undefined);
     return outcome;
+  }
+
+  /** Postgres has the hold paid: its seats are sold, and the buyer's session (if given) ends, freeing the slot. */
+  private async sold(reservationId: string, buyer: string | undefined): Promise<void> {
+    const now = Date.now();
+    this.change(() => {
+      confirmHold(this.sql, reservationId);
+      const ended = buyer === undefined ? undefined : completeSession(this.sql, buyer, now);
+      const moved = this.advance(now);
+      return { touched: { seats: true, seqs: ended === undefined ? moved.expired : [ended, ...moved.expired] } };
+    });
+    await this.settle();
+  }
+
+  /** Asks `check` again after growing pauses until it answers; undefined if it never does. */
+  private async askAgainLater<T>(check: () => Promise<T>): Promise<T | undefined> {
+    for (const pauseMs of RESOLVE_PAUSES_MS) {
+      await new Promise((resolve) => setTimeout(resolve, pauseMs));
+      try {
+        return await check();
+      } catch {
+        // Still unreachable: wait longer.
+      }
+    }
+    return undefined;
+  }
+
+  /** A hold whose write could not be confirmed: released as soon as Postgres says it was never written. */
+  private async resolveHoldLater(hold: NewHold): Promise<void> {
+    const written = await this.askAgainLater(() => settleHoldWrite(createSql(this.env), hold));
+    if (written !== false) return; // written (it stays), or still unknown (its expiry decides)
+    this.change(() => {
+      releaseHold(this.sql, hold.reservationId, 'cancelled');
+      return { touched: { seats: true } };
+    });
+    await this.settle();
+  }
+
+  /** A payment whose commit could not be confirmed: the seats are sold as soon as Postgres shows it paid. */
+  private async resolvePaymentLater(request: { userId: string; reservationId: string; fence: number | null }): Promise<void> {
+    const paid = await this.askAgainLater(() => readPaymentOf(createSql(this.env), request.reservationId, request));
+    if (paid) await this.sold(request.reservationId, request.userId);
   }
 
   /** Cancels a live hold of `userId`'s; Postgres decides first, the room follows. */
@@ -633,16 +658,6 @@ export class ConcertRoom extends DurableObject<Env> {
     });
     await this.settle();
     return held;
-  }
-
-  /** Whether Postgres has the reservation, over the HTTP path; undefined when it cannot tell. */
-  private async holdWasWritten(reservationId: string): Promise<boolean | undefined> {
-    try {
-      const rows = await createSql(this.env).query(`SELECT 1 FROM reservations WHERE id = $1`, [reservationId]);
-      return rows.length > 0;
-    } catch {
-      return undefined;
-    }
   }
 
   /**
