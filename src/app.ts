@@ -16,6 +16,7 @@ import { registerAuthRoutes } from './routes/auth.ts';
 import { registerBalanceRoutes } from './routes/balance.ts';
 import { registerConcertRoutes } from './routes/concerts.ts';
 import { registerHealthRoutes } from './routes/health.ts';
+import { registerPaymentRoutes } from './routes/payment.ts';
 import { registerQueueRoutes } from './routes/queue.ts';
 import { registerReservationRoutes } from './routes/reservations.ts';
 import type { AppEnv } from './types.ts';
@@ -85,6 +86,7 @@ export function createApp() {
   registerConcertRoutes(app);
   registerReservationRoutes(app);
   registerBalanceRoutes(app);
+  registerPaymentRoutes(app);
   registerAdminRoutes(app);
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'userToken', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });

@@ -24,9 +24,8 @@ import { withTimeout } from './time.ts';
  *    separate statement; a 5xx stores nothing, so the retry runs again.
  * 3. Kept 24 h: older records are ignored, and replaced by the next request with that key.
  *
- * Handlers whose effect records the response use `idempotentInEffect` and the SQL helpers below.
- * Routes not converted yet (POST /payment) use `idempotent`: it looks the key up
- * before the handler and records the response after it, in a separate statement (the fallback).
+ * Routes use `idempotentInEffect`; their effects use `findStoredResponse` and the SQL helpers below
+ * (charge and use in one HTTP statement, holds and payments in the ConcertRoom's statements).
  */
 
 /** How long a stored response is replayed. @default 86400 */
@@ -223,7 +222,11 @@ async function claimInFlight(redis: Redis, claim: IdempotencyClaim): Promise<InF
   };
 }
 
-async function lookup(sql: Sql, claim: IdempotencyClaim): Promise<StoredResponse | undefined> {
+/**
+ * The live stored response for the claim's key, over the HTTP path: what a route replays instead of
+ * running its effect again (the in-flight claim in Redis keeps a second run of the key out meanwhile).
+ */
+export async function findStoredResponse(sql: Sql, claim: IdempotencyClaim): Promise<StoredResponse | undefined> {
   const { text, values } = lookupStatement(claim);
   const rows = (await sql.query(text, values)) as { request_hash: string; status_code: number; body: unknown }[];
   return rows[0] && toStoredResponse(rows[0]);
@@ -243,78 +246,51 @@ async function storeAfter(sql: Sql, claim: IdempotencyClaim, status: number, bod
   );
 }
 
-/** How a route's effect relates to the stored response. */
-type Mode =
-  /** The effect looks the key up and records the response itself (see the SQL helpers). */
-  | 'in-effect'
-  /** Fallback for effects that do not record yet: look up before the handler, record after it. */
-  | 'lookup-then-record-after';
+/**
+ * `Idempotency-Key` for retryable writes (DESIGN.md §2, §5): claims the key in Redis for the request,
+ * hands the handler `c.get('idempotency')`, whose effect looks the key up (replaying a stored
+ * response with {@link replayStored}) and records its response in its own statement or transaction
+ * (with {@link recordStatement}, or SQL of the same shape). A 4xx, which had no effect, is stored
+ * afterwards; a 5xx is not. Runs after `requireUser`: keys are per user.
+ */
+export const idempotentInEffect = createMiddleware<AppEnv>(async (c, next) => {
+  c.set('idempotency', undefined);
+  c.set('idempotencyRecorded', false);
+  const key = c.req.header('Idempotency-Key');
+  if (key === undefined) return next();
+  if (key.length === 0 || key.length > MAX_IDEMPOTENCY_KEY_LENGTH) {
+    throw validationFailed(`Idempotency-Key must be 1–${MAX_IDEMPOTENCY_KEY_LENGTH} characters`);
+  }
+  const claim: IdempotencyClaim = {
+    userId: c.get('userId'),
+    key,
+    requestHash: await hashRequest(c.req.method, c.req.path, await c.req.raw.clone().text()),
+  };
+  const inFlight = await claimInFlight(getRedis(c.env), claim);
+  if (inFlight.cached) return replayStored(claim, inFlight.cached);
+  let sent: StoredResponse | undefined;
+  try {
+    c.set('idempotency', claim);
+    await next();
 
-function idempotency(mode: Mode) {
-  return createMiddleware<AppEnv>(async (c, next) => {
-    c.set('idempotency', undefined);
-    c.set('idempotencyRecorded', false);
-    const key = c.req.header('Idempotency-Key');
-    if (key === undefined) return next();
-    if (key.length === 0 || key.length > MAX_IDEMPOTENCY_KEY_LENGTH) {
-      throw validationFailed(`Idempotency-Key must be 1–${MAX_IDEMPOTENCY_KEY_LENGTH} characters`);
-    }
-    const claim: IdempotencyClaim = {
-      userId: c.get('userId'),
-      key,
-      requestHash: await hashRequest(c.req.method, c.req.path, await c.req.raw.clone().text()),
-    };
-    const inFlight = await claimInFlight(getRedis(c.env), claim);
-    if (inFlight.cached) return replayStored(claim, inFlight.cached);
-    let sent: StoredResponse | undefined;
+    const status = c.res.status;
+    // A 5xx stores nothing: whatever happened is resolved by the retry, which finds the record if
+    // the effect did commit.
+    if (status >= 500) return;
+    const text = status === 204 ? '' : await c.res.clone().text();
+    const body = text === '' ? null : text;
+    sent = { requestHash: claim.requestHash, status, body };
+    // A response the effect recorded is stored already, and so is one the effect replayed.
+    if (c.get('idempotencyRecorded') || c.res.headers.get('Idempotent-Replayed') === 'true') return;
+    if (status < 400) logJson('warn', 'a 2xx was not recorded by its effect; storing it after the handler', { path: c.req.path });
+    // A 4xx had no effect: storing it on its own is safe.
     try {
-      if (mode === 'lookup-then-record-after') {
-        const stored = await lookup(c.var.sql(), claim);
-        if (stored) {
-          sent = stored;
-          return replayStored(claim, stored);
-        }
-      }
-      c.set('idempotency', claim);
-      await next();
-
-      const status = c.res.status;
-      // A 5xx stores nothing: whatever happened is resolved by the retry, which finds the record if
-      // the effect did commit.
-      if (status >= 500) return;
-      const text = status === 204 ? '' : await c.res.clone().text();
-      const body = text === '' ? null : text;
-      sent = { requestHash: claim.requestHash, status, body };
-      // A response the effect recorded is stored already, and so is one the effect replayed.
-      if (c.get('idempotencyRecorded') || c.res.headers.get('Idempotent-Replayed') === 'true') return;
-      if (mode === 'in-effect' && status < 400) {
-        logJson('warn', 'a 2xx was not recorded by its effect; storing it after the handler', { path: c.req.path });
-      }
-      // 4xx (no effect), or the fallback for routes whose effect does not record yet.
-      try {
-        await storeAfter(c.var.sql(), claim, status, body);
-      } catch (error) {
-        // The response stands; unstored, a later retry runs the request again (it had no effect,
-        // or, on a fallback route, this is as good as it gets until the route records in its effect).
-        logJson('error', 'idempotent response not stored', { path: c.req.path, ...describeError(error) });
-      }
-    } finally {
-      await inFlight.finish(sent);
+      await storeAfter(c.var.sql(), claim, status, body);
+    } catch (error) {
+      // The response stands; unstored, a later retry runs the request again (it had no effect).
+      logJson('error', 'idempotent response not stored', { path: c.req.path, ...describeError(error) });
     }
-  });
-}
-
-/**
- * `Idempotency-Key` for routes whose effect records the response in its own statement or transaction
- * (with {@link lookupStatement}/{@link recordStatement}, or SQL of the same shape) and replays a
- * stored one with {@link replayStored}. Runs after `requireUser`: keys are per user.
- */
-export const idempotentInEffect = idempotency('in-effect');
-
-/**
- * `Idempotency-Key` for routes whose effect does not record the response yet (POST /payment): the
- * stored response is looked up before the handler and recorded after it, in a separate statement.
- * A reply lost between the effect's commit and that record is not covered; move such a route to
- * {@link idempotentInEffect}. Runs after `requireUser`: keys are per user.
- */
-export const idempotent = idempotency('lookup-then-record-after');
+  } finally {
+    await inFlight.finish(sent);
+  }
+});

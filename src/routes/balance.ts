@@ -9,7 +9,6 @@ import { testSwitches } from '../lib/test-switches.ts';
 import { UserIdSchema } from './auth.ts';
 import { balanceOf, changeBalanceOf, historyOf, type BalanceDeps } from '../services/balance.ts';
 import { common, idempotencyHeader } from './common.ts';
-import { registerPaymentRoutes } from './payment.ts';
 import type { App, AppEnv } from '../types.ts';
 
 /** Points per charge or use (DESIGN.md §3): an integer, so 1e309, 2^53, "100" and 1.5 are all refused. */
@@ -122,8 +121,4 @@ export function registerBalanceRoutes(app: App): void {
   }
 
   app.openapi(balanceOfRoute, async (c) => c.json(await balanceOf(c.var.sql(), c.get('userId'), c.req.valid('param').userId), 200));
-
-  // POST /payment lives in payment.ts (it still needs the per-request pool, which the lint rule
-  // allows there only); registered here so that app.ts need not change until it moves into the room.
-  registerPaymentRoutes(app);
 }
