@@ -4,6 +4,23 @@ import type { AdmissionSnapshot } from '../durable-objects/concert-room/model.ts
 /** How long a published admission snapshot may answer polls at the edge. @default 1 */
 export const SNAPSHOT_TTL_SECONDS = 1;
 
+/**
+ * Reads this isolate already made, kept in its memory and never past their own freshness bound
+ * (a room read's publishedAt + ROOM_READ_TTL_SECONDS, a missing concert's MISSING_CONCERT_TTL_SECONDS,
+ * a concert list's LIST_MEMO_MS): a hot read then costs no Cache API call at all. Bounded in size;
+ * the oldest entry goes first.
+ */
+const memo = new Map<string, { value: unknown; until: number; publishedAt: number }>();
+const MEMO_ENTRIES = 1_000;
+/** How long an isolate reuses a concert list it read: an admin's purge reaches it within this. @default 1000 */
+const LIST_MEMO_MS = 1_000;
+
+function remember(key: string, entry: { value: unknown; until: number; publishedAt: number }): void {
+  memo.delete(key);
+  if (memo.size >= MEMO_ENTRIES) memo.delete(memo.keys().next().value!);
+  memo.set(key, entry);
+}
+
 const snapshotKey = (concertId: string) => `https://edge-cache.frontrow.internal/admission/${concertId}`;
 
 /**
@@ -39,10 +56,19 @@ async function listGeneration(): Promise<string> {
  * generation number, so one write of a new generation purges every cached list at once.
  */
 export async function cachedConcertList<T>(query: string, produce: () => Promise<T>, defer: (p: Promise<unknown>) => void): Promise<{ body: T; hit: boolean }> {
+  const now = Date.now();
+  const memoKey = `concert-list/${query}`;
+  const remembered = memo.get(memoKey);
+  if (remembered && remembered.until > now) return { body: remembered.value as T, hit: true };
   const key = `https://edge-cache.frontrow.internal/concert-lists/${await listGeneration()}/${query}`;
   const cached = await caches.default.match(key);
-  if (cached) return { body: await cached.json<T>(), hit: true };
+  if (cached) {
+    const body = await cached.json<T>();
+    remember(memoKey, { value: body, until: now + LIST_MEMO_MS, publishedAt: now });
+    return { body, hit: true };
+  }
   const body = await produce();
+  remember(memoKey, { value: body, until: now + LIST_MEMO_MS, publishedAt: now });
   defer(
     caches.default.put(
       key,
@@ -56,6 +82,7 @@ export async function cachedConcertList<T>(query: string, produce: () => Promise
 
 /** Purges every cached concert list (call after an admin changes concerts). */
 export async function purgeConcertLists(): Promise<void> {
+  for (const key of [...memo.keys()]) if (key.startsWith('concert-list/')) memo.delete(key);
   await caches.default.put(
     listGenerationKey,
     new Response(crypto.randomUUID(), { headers: { 'Cache-Control': `public, max-age=${24 * 3600}` } }),
@@ -75,6 +102,7 @@ export const ROOM_READ_TTL_SECONDS = 1;
 export const MISSING_CONCERT_TTL_SECONDS = 30;
 
 const PUBLISHED_AT_HEADER = 'X-Published-At';
+
 const roomReadKey = (path: string) => `https://edge-cache.frontrow.internal/room-read/${path}`;
 const missingKey = (concertId: string) => `https://edge-cache.frontrow.internal/missing-concert/${concertId}`;
 
@@ -97,19 +125,33 @@ export async function cachedRoomRead(
   produce: () => Promise<string | undefined>,
   defer: (p: Promise<unknown>) => void,
 ): Promise<EdgeBody | undefined> {
+  const now = Date.now();
+  const ageOf = (publishedAt: number) => Math.max(0, Math.floor((now - publishedAt) / 1000));
+  const remembered = memo.get(path) ?? memo.get(`missing/${concertId}`);
+  if (remembered && remembered.until > now) {
+    return remembered.value === undefined ? undefined : { body: remembered.value as string, ageSeconds: ageOf(remembered.publishedAt), hit: true };
+  }
   const cached = await caches.default.match(roomReadKey(path));
   if (cached) {
     const publishedAt = Number(cached.headers.get(PUBLISHED_AT_HEADER));
-    return { body: await cached.text(), ageSeconds: Math.max(0, Math.floor((Date.now() - publishedAt) / 1000)), hit: true };
+    const body = await cached.text();
+    remember(path, { value: body, until: publishedAt + ROOM_READ_TTL_SECONDS * 1000, publishedAt });
+    return { body, ageSeconds: ageOf(publishedAt), hit: true };
   }
-  if (await caches.default.match(missingKey(concertId))) return undefined;
+  if (await caches.default.match(missingKey(concertId))) {
+    remember(`missing/${concertId}`, { value: undefined, until: now + MISSING_CONCERT_TTL_SECONDS * 1000, publishedAt: now });
+    return undefined;
+  }
   const body = await produce();
   if (body === undefined) {
+    remember(`missing/${concertId}`, { value: undefined, until: now + MISSING_CONCERT_TTL_SECONDS * 1000, publishedAt: now });
     defer(
       caches.default.put(missingKey(concertId), new Response('', { headers: { 'Cache-Control': `public, max-age=${MISSING_CONCERT_TTL_SECONDS}` } })),
     );
     return undefined;
   }
+  const publishedAt = Date.now();
+  remember(path, { value: body, until: publishedAt + ROOM_READ_TTL_SECONDS * 1000, publishedAt });
   defer(
     caches.default.put(
       roomReadKey(path),
@@ -117,7 +159,7 @@ export async function cachedRoomRead(
         headers: {
           'Content-Type': 'application/json',
           'Cache-Control': `public, max-age=${ROOM_READ_TTL_SECONDS}`,
-          [PUBLISHED_AT_HEADER]: String(Date.now()),
+          [PUBLISHED_AT_HEADER]: String(publishedAt),
         },
       }),
     ),

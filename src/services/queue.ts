@@ -1,5 +1,5 @@
 import type { ConcertRoom } from '../durable-objects/concert-room/index.ts';
-import { waitingStatus, type AdmissionSnapshot, type QueueStatus } from '../durable-objects/concert-room/model.ts';
+import { certainlyWaiting, waitingStatus, type AdmissionSnapshot, type QueueStatus } from '../durable-objects/concert-room/model.ts';
 import { notFound } from '../lib/errors.ts';
 import { invalidQueueToken, signQueueToken, type QueueClaims } from '../lib/queue-token.ts';
 
@@ -31,14 +31,15 @@ export async function joinQueue(deps: QueueDeps, userId: string, concertId: stri
 
 /**
  * A queue token's status. A waiting place is answered from the edge snapshot when one is cached
- * and the place is still behind its watermark; admitted and ended sessions always ask the room.
+ * and the place is certainly still waiting (see certainlyWaiting); admitted and ended sessions, and
+ * places the line may have reached since, ask the room.
  */
 export async function queueStatus(
   deps: QueueDeps & { cached: AdmissionSnapshot | undefined },
   claims: QueueClaims,
   now = Date.now(),
 ): Promise<QueueStatus> {
-  if (deps.cached && claims.seq > deps.cached.watermark) return waitingStatus(claims.seq, deps.cached, now);
+  if (deps.cached && certainlyWaiting(claims.seq, deps.cached, now)) return waitingStatus(claims.seq, deps.cached, now);
   const result = await deps.room.status(claims.seq, claims.userId, claims.jti);
   if (!result.ok) {
     if (result.reason === 'CONCERT_NOT_FOUND') throw concertNotFound(claims.concertId);

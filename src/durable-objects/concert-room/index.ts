@@ -60,6 +60,12 @@ export const ROOM_POOL_SIZE = 8;
  */
 export const PUSH_COALESCE_MS = 100;
 
+/**
+ * Longest a snapshot whose only change is admissions within the current window waits before it is
+ * published; every other change is published at once. @default 500
+ */
+export const SNAPSHOT_PUBLISH_INTERVAL_MS = 500;
+
 /** A socket's own "status" requests are answered at most this often. @default 1000 */
 export const STATUS_REQUEST_INTERVAL_MS = 1_000;
 
@@ -162,6 +168,7 @@ export class ConcertRoom extends DurableObject<Env> {
   private readonly cachedSeatMaps = new Map<SeatMapView, { seats: string; count: number }>();
   /** The snapshot last published to the edge (as JSON), so an unchanged one is not published again. */
   private publishedSnapshot: string | undefined;
+  private publishTimer: ReturnType<typeof setTimeout> | undefined;
   /** Pushes gathered for the next flush (see PUSH_COALESCE_MS). */
   private pushTimer: ReturnType<typeof setTimeout> | undefined;
   private pushEveryone = false;
@@ -563,27 +570,25 @@ export class ConcertRoom extends DurableObject<Env> {
   }
 
   /**
-   * After a change: points the alarm at the next due event and tells the world. A snapshot that
-   * moved is published to the edge before the caller is answered (so a poll right after an
-   * admission is answered from the new one) and reaches every waiting socket; places whose own
-   * status changed are pushed theirs. Socket pushes are gathered for PUSH_COALESCE_MS.
+   * After a change: points the alarm at the next due event and tells the world. A snapshot whose
+   * window, settings, pause or sold-out moved is published to the edge before the caller is
+   * answered; one where only admissions within the window moved (the watermark) is published within
+   * SNAPSHOT_PUBLISH_INTERVAL_MS, because the edge answers a poll from a snapshot only when the
+   * place is certainly still waiting whatever the window did since (see certainlyWaiting). Every
+   * moved snapshot reaches the waiting sockets; places whose own status changed are pushed theirs.
+   * Socket pushes are gathered for PUSH_COALESCE_MS.
    */
   private async settle(): Promise<void> {
     await this.rearm();
     const snap = this.snapshot();
     const json = JSON.stringify(snap);
     if (json !== this.publishedSnapshot) {
-      this.publishedSnapshot = json;
       this.pushEveryone = true;
-      const concertId = this.ctx.id.name;
-      if (concertId) {
-        try {
-          await publishSnapshot(concertId, snap);
-        } catch (error) {
-          this.publishedSnapshot = undefined;
-          logJson('warn', 'snapshot publish failed', { concertId, ...describeError(error) });
-        }
-      }
+      const { watermark: _w, admittedInWindow: _a, ...material } = snap;
+      const published = this.publishedSnapshot === undefined ? undefined : (JSON.parse(this.publishedSnapshot) as AdmissionSnapshot);
+      const { watermark: _pw, admittedInWindow: _pa, ...publishedMaterial } = published ?? ({} as AdmissionSnapshot);
+      if (published === undefined || JSON.stringify(material) !== JSON.stringify(publishedMaterial)) await this.publish();
+      else this.publishTimer ??= setTimeout(() => void this.publish(), SNAPSHOT_PUBLISH_INTERVAL_MS);
     }
     if ((this.pushEveryone || this.pushSeqs.size > 0) && this.pushTimer === undefined) {
       this.pushTimer = setTimeout(() => {
@@ -658,6 +663,24 @@ export class ConcertRoom extends DurableObject<Env> {
     });
     await this.settle();
     return held;
+  }
+
+  /** Publishes the current snapshot to the edge cache (this location's; others refresh within its TTL). */
+  private async publish(): Promise<void> {
+    clearTimeout(this.publishTimer);
+    this.publishTimer = undefined;
+    const concertId = this.ctx.id.name;
+    if (!concertId) return;
+    const snap = this.snapshot();
+    const json = JSON.stringify(snap);
+    if (json === this.publishedSnapshot) return;
+    this.publishedSnapshot = json;
+    try {
+      await publishSnapshot(concertId, snap);
+    } catch (error) {
+      this.publishedSnapshot = undefined;
+      logJson('warn', 'snapshot publish failed', { concertId, ...describeError(error) });
+    }
   }
 
   /**

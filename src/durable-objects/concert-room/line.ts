@@ -164,6 +164,7 @@ export function snapshot(sql: SqlStorage, config: QueueConfig, salesOpenAt: numb
     paused: config.paused,
     salesOpenAt,
     windowStartedAt: state.windowStartedAt,
+    admittedInWindow: state.admittedInWindow,
     admitPerWindow: config.admitPerWindow,
     windowSeconds: config.windowSeconds,
   };

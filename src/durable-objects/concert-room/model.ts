@@ -55,8 +55,25 @@ export interface AdmissionSnapshot {
   paused: boolean;
   salesOpenAt: number;
   windowStartedAt: number | null;
+  /** Admitted so far in the current window: what is left of its budget may still go in before it ends. */
+  admittedInWindow: number;
   admitPerWindow: number;
   windowSeconds: number;
+}
+
+/**
+ * True when place `seq` is still waiting whatever happened since `snapshot` was taken, as long as
+ * that was in the same admission window: nobody is admitted before opening or while paused, and
+ * within a window at most its remaining budget goes in. So a snapshot up to a window old answers a
+ * waiting poll correctly, and the room need not publish every admission (only window changes, pause,
+ * sold-out and settings, which it publishes at once). False means: ask the room.
+ */
+export function certainlyWaiting(seq: number, snapshot: AdmissionSnapshot, now: number): boolean {
+  if (seq <= snapshot.watermark) return false;
+  if (snapshot.paused || snapshot.soldOut) return true;
+  if (snapshot.windowStartedAt === null) return now < snapshot.salesOpenAt;
+  if (now >= snapshot.windowStartedAt + snapshot.windowSeconds * 1000) return false;
+  return seq > snapshot.watermark + Math.max(0, snapshot.admitPerWindow - snapshot.admittedInWindow);
 }
 
 /**
