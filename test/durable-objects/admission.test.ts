@@ -2,36 +2,10 @@ import { runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { admit, joinLine, readAdmission } from '../../src/durable-objects/concert-room/line.ts';
 import { DEFAULT_QUEUE_CONFIG } from '../../src/durable-objects/concert-room/model.ts';
-import { api, uniqueId } from '../helpers/api.ts';
+import { uniqueId } from '../helpers/api.ts';
 import { charge, pay } from '../helpers/balance.ts';
+import { openQueueSocket } from '../helpers/queue-socket.ts';
 import { createConcert, hold, joinOk, openConcert, queueStatus, room, stats, tokenFor, type AdmittedUser } from '../helpers/concerts.ts';
-
-/** Opens the queue WebSocket of `queueToken` and collects what it is sent. */
-async function openSocket(queueToken: string) {
-  const response = await api(`/queue/ws?token=${encodeURIComponent(queueToken)}`, { headers: { Upgrade: 'websocket' } });
-  expect(response.status).toBe(101);
-  const ws = response.webSocket!;
-  const messages: { status: string; position: number }[] = [];
-  let notify: () => void = () => {};
-  ws.addEventListener('message', (event) => {
-    messages.push(JSON.parse(event.data as string) as { status: string; position: number });
-    notify();
-  });
-  ws.accept();
-  /** Resolves once a message with `status` has arrived (or rejects after `ms`). */
-  const waitFor = (status: string, ms = 5_000) =>
-    new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no "${status}" push; got ${JSON.stringify(messages)}`)), ms);
-      notify = () => {
-        if (messages.some((m) => m.status === status)) {
-          clearTimeout(timer);
-          resolve();
-        }
-      };
-      notify();
-    });
-  return { ws, messages, waitFor };
-}
 
 async function statusBody(queueToken: string) {
   const response = await queueStatus(queueToken);
@@ -108,7 +82,7 @@ describe('admission through the API', () => {
       users.push({ userId, userToken, queueToken: body.token, position: body.position, status: body.status });
     }
     expect(users.map((u) => u.status)).toEqual(['admitted', 'admitted', 'waiting']);
-    const third = await openSocket(users[2]!.queueToken);
+    const third = await openQueueSocket(users[2]!.queueToken);
 
     const first = users[0]!;
     expect((await charge(first.userToken, 1_000)).status).toBe(200);
@@ -134,7 +108,7 @@ describe('announcements', () => {
     expect(first.status).toBe('admitted');
     const second = await joinOk(concert.id, uniqueId('second'));
     expect(second.status).toBe('waiting');
-    const socket = await openSocket(second.token);
+    const socket = await openQueueSocket(second.token);
     expect(await statusBody(second.token)).toMatchObject({ status: 'waiting', position: 1 });
 
     // The alarm that would end the first session is held back: the next join must move the line.

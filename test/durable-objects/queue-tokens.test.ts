@@ -6,6 +6,7 @@ import { QUEUE_TOKEN_TYPE } from '../../src/lib/queue-token.ts';
 import { api, uniqueId } from '../helpers/api.ts';
 import { createConcert, join, joinOk, queueStatus, room, stats, tokenFor } from '../helpers/concerts.ts';
 import { expectProblem } from '../helpers/problem.ts';
+import { openQueueSocket } from '../helpers/queue-socket.ts';
 
 const b64url = (value: unknown) => btoa(JSON.stringify(value)).replaceAll('=', '').replaceAll('+', '-').replaceAll('/', '_');
 const queueKey = () => new TextEncoder().encode(env.QUEUE_TOKEN_SECRET);
@@ -62,21 +63,7 @@ describe('queue WebSocket', () => {
   it('sends the status on connect and pushes a change after a tick', async () => {
     const concert = await createConcert();
     const { token } = await joinOk(concert.id, uniqueId('ws'));
-    const response = await api(`/queue/ws?token=${encodeURIComponent(token)}`, { headers: { Upgrade: 'websocket' } });
-    expect(response.status).toBe(101);
-    const ws = response.webSocket!;
-    const messages: { status: string; position: number }[] = [];
-    let notify: () => void = () => {};
-    ws.addEventListener('message', (event) => {
-      messages.push(JSON.parse(event.data as string) as { status: string; position: number });
-      notify();
-    });
-    ws.accept();
-    const next = (count: number) =>
-      new Promise<void>((resolve) => {
-        notify = () => messages.length >= count && resolve();
-        notify();
-      });
+    const { ws, messages, next } = await openQueueSocket(token);
     await next(1);
     expect(messages[0]).toMatchObject({ status: 'waiting', position: 1 });
     await runDurableObjectAlarm(room(concert.id));

@@ -1,0 +1,41 @@
+import { expect } from 'vitest';
+import { api } from './api.ts';
+
+export interface PushedStatus {
+  status: string;
+  position: number;
+}
+
+/** Opens the queue WebSocket of `queueToken` and collects what the room pushes. */
+export async function openQueueSocket(queueToken: string) {
+  const response = await api(`/queue/ws?token=${encodeURIComponent(queueToken)}`, { headers: { Upgrade: 'websocket' } });
+  expect(response.status).toBe(101);
+  const ws = response.webSocket!;
+  const messages: PushedStatus[] = [];
+  let notify: () => void = () => {};
+  ws.addEventListener('message', (event) => {
+    messages.push(JSON.parse(event.data as string) as PushedStatus);
+    notify();
+  });
+  ws.accept();
+  /** Resolves once `done(messages)` holds, or rejects after `ms`. */
+  const until = (done: (received: PushedStatus[]) => boolean, what: string, ms = 5_000) =>
+    new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no ${what}; got ${JSON.stringify(messages)}`)), ms);
+      notify = () => {
+        if (done(messages)) {
+          clearTimeout(timer);
+          resolve();
+        }
+      };
+      notify();
+    });
+  return {
+    ws,
+    messages,
+    /** Resolves once `count` messages have arrived. */
+    next: (count: number) => until((received) => received.length >= count, `message ${count}`),
+    /** Resolves once a message with `status` has arrived. */
+    waitFor: (status: string) => until((received) => received.some((m) => m.status === status), `"${status}" push`),
+  };
+}
