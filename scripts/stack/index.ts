@@ -5,10 +5,10 @@
  *
  *   startStack() ──► PostgreSQL (cluster | PGlite | external DATABASE_URL)
  *                      ▲ TCP
- *                    Neon adapter            ws://127.0.0.1:P/v1, http://127.0.0.1:P/sql   (+ /__fault)
+ *                    Neon adapter            ws://127.0.0.1:P/v1, http://127.0.0.1:P/sql   (+ /__fault, /__server)
  *                ──► redis-server (or external UPSTASH_REDIS_REST_URL)
  *                      ▲ RESP
- *                    Upstash REST adapter    http://127.0.0.1:Q    (+ /__fault)
+ *                    Upstash REST adapter    http://127.0.0.1:Q    (+ /__fault, /__server)
  */
 import { randomBytes } from 'node:crypto';
 import { startNeonWsAdapter } from './neon-ws-adapter.ts';
@@ -19,8 +19,8 @@ import { REDIS_BIN_DIRS, findRedisServer, startRedisServer } from './redis.ts';
 import type { LocalRedis } from './redis.ts';
 import { startUpstashRestAdapter } from './upstash-rest-adapter.ts';
 
-export type { FaultMode, FaultState } from './faults.ts';
-export { FAULT_PATH } from './faults.ts';
+export type { FaultMode, FaultState, ServerAction } from './faults.ts';
+export { FAULT_PATH, SERVER_PATH } from './faults.ts';
 
 /** Everything a caller needs to point the app, its tests or a benchmark at the stack. */
 export interface Stack {
@@ -143,7 +143,10 @@ export async function startStack(opts: StartStackOptions = {}): Promise<Stack> {
     let neonWsProxy = '';
     let neonFaultUrl = '';
     if (!realNeon) {
-      const adapter = await startNeonWsAdapter(target, faultToken, log);
+      // Fault tests may stop and start the throwaway cluster (never a database someone else runs).
+      const pg = postgres;
+      const server = pg?.halt && pg.resume ? { stop: () => pg.halt!(), start: () => pg.resume!() } : {};
+      const adapter = await startNeonWsAdapter(target, faultToken, log, server);
       started.push(() => adapter.stop());
       neonWsProxy = adapter.wsProxy;
       neonFaultUrl = adapter.faultUrl;
@@ -153,7 +156,10 @@ export async function startStack(opts: StartStackOptions = {}): Promise<Stack> {
     let upstashToken = process.env.UPSTASH_REDIS_REST_TOKEN ?? '';
     let upstashFaultUrl = '';
     if (redis) {
-      const adapter = await startUpstashRestAdapter(redis, randomBytes(24).toString('base64url'), faultToken, log);
+      const adapter = await startUpstashRestAdapter(redis, randomBytes(24).toString('base64url'), faultToken, log, {
+        pause: () => redis.pause(),
+        resume: () => redis.resume(),
+      });
       started.push(() => adapter.stop());
       upstashUrl = adapter.url;
       upstashToken = adapter.token;

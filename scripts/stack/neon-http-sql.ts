@@ -24,7 +24,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import net from 'node:net';
 import pg from 'pg';
 import type { FaultSwitch } from './faults.ts';
-import { sleep } from './faults.ts';
+import { losesReplies, sleep } from './faults.ts';
 
 /** Path of the endpoint on the adapter. */
 export const SQL_PATH = '/sql';
@@ -266,7 +266,7 @@ export function createSqlEndpoint(target: { host: string; port: number }, faults
     const text = await readBody(req);
     const { mode, delayMs, match } = faults.state; // sampled on arrival, like the WebSocket path
     if (mode === 'delay') await sleep(delayMs);
-    const cutReply = mode === 'cut-replies' && (match === '' || text.includes(match));
+    const loseReply = losesReplies(mode) && (match === '' || text.includes(match));
     let status: number;
     let body: unknown;
     try {
@@ -278,9 +278,14 @@ export function createSqlEndpoint(target: { host: string; port: number }, faults
       else if (isDatabaseError(error)) [status, body] = [400, errorBody(error)];
       else [status, body] = [503, { message: `could not reach Postgres: ${(error as Error).message}` }];
     }
-    // The statement ran (and committed); only its reply is lost.
-    if (cutReply) cut(res);
-    else sendJson(res, status, body);
+    // The statement ran (and committed); only its reply is lost: cut, or never sent (the request
+    // hangs until the client gives up, or the switch moves to `refuse`).
+    if (!loseReply) sendJson(res, status, body);
+    else if (mode === 'cut-replies') cut(res);
+    else if (!res.destroyed) {
+      hanging.add(res);
+      res.on('close', () => hanging.delete(res));
+    }
   }
 
   return {

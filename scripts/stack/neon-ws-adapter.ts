@@ -19,7 +19,7 @@ import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import type { RawData, WebSocket } from 'ws';
-import { FAULT_PATH, FaultSwitch } from './faults.ts';
+import { FAULT_PATH, FaultSwitch, SERVER_PATH, losesReplies, type ServerControl } from './faults.ts';
 import { listenOnFreePort } from './free-port.ts';
 import { SQL_PATH, createSqlEndpoint } from './neon-http-sql.ts';
 
@@ -101,14 +101,16 @@ function reset(socket: Duplex | net.Socket): void {
 
 /**
  * Starts the adapter on 127.0.0.1:<free port>, forwarding to Postgres at `target`.
- * `faultToken` authorizes POST /__fault (empty string = switch cannot be changed over HTTP).
+ * `faultToken` authorizes POST /__fault and /__server (empty string = neither can be used over HTTP);
+ * `server` is what /__server may do to Postgres (stop and start it, when the stack started it).
  */
 export async function startNeonWsAdapter(
   target: { host: string; port: number },
   faultToken: string,
   log: (msg: string) => void,
+  server: ServerControl = {},
 ): Promise<NeonWsAdapter> {
-  const faults = new FaultSwitch(faultToken);
+  const faults = new FaultSwitch(faultToken, server);
   /** Live bridges, so `refuse` and stop() can cut them. */
   const bridges = new Set<() => void>();
   /** Upgrade requests swallowed in `drop` mode: never answered, destroyed on stop. */
@@ -116,7 +118,7 @@ export async function startNeonWsAdapter(
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
   const sql = createSqlEndpoint(target, faults, log);
 
-  const server = http.createServer((req, res) => {
+  const httpServer = http.createServer((req, res) => {
     if (faults.handle(req, res)) return;
     if (new URL(req.url ?? '/', 'http://localhost').pathname === SQL_PATH) {
       sql.handle(req, res);
@@ -124,11 +126,11 @@ export async function startNeonWsAdapter(
     }
     res.writeHead(426, { 'content-type': 'text/plain' }).end('WebSocket upgrade required\n');
   });
-  server.keepAliveTimeout = 30_000; // workerd keeps /sql connections alive; do not make it reconnect often
+  httpServer.keepAliveTimeout = 30_000; // workerd keeps /sql connections alive; do not make it reconnect often
 
-  server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+  httpServer.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     const pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
-    if (pathname === FAULT_PATH || !/^\/v\d+$/.test(pathname)) {
+    if (pathname === FAULT_PATH || pathname === SERVER_PATH || !/^\/v\d+$/.test(pathname)) {
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
       return;
     }
@@ -175,14 +177,15 @@ export async function startNeonWsAdapter(
 
     // cut-replies: once the client has sent the `match` text (or at once without one), the next reply
     // from Postgres is swallowed and the connection cut. The request itself went through: a COMMIT
-    // commits, and only its answer is lost.
+    // commits, and only its answer is lost. swallow-replies: the same, but the connection stays open
+    // and every later reply is swallowed too, so the client waits for an answer that never comes.
     let armed = false;
     let tail = Buffer.alloc(0);
     let replyTail = Buffer.alloc(0);
     ws.on('message', (data) => {
       const bytes = toBuffer(data);
       const { mode, match } = faults.state;
-      if (mode === 'cut-replies' && match !== '' && !armed) {
+      if (losesReplies(mode) && match !== '' && !armed) {
         const window = Buffer.concat([tail, bytes]);
         armed = window.includes(match);
         tail = window.subarray(Math.max(0, window.length - match.length + 1));
@@ -191,6 +194,7 @@ export async function startNeonWsAdapter(
     });
     tcp.on('data', (chunk: Buffer) => {
       const { mode, match } = faults.state;
+      if (mode === 'swallow-replies' && (match === '' || armed)) return;
       if (mode === 'cut-replies' && (match === '' || armed)) {
         // Swallow the reply until Postgres says it is ready for the next query ('Z', length 5):
         // by then the statement has run to its end (committed), and only then is the line cut.
@@ -218,7 +222,7 @@ export async function startNeonWsAdapter(
     sql.cutHanging();
   });
 
-  const port = await listenOnFreePort(server);
+  const port = await listenOnFreePort(httpServer);
   log(`neon-ws-adapter: ws://127.0.0.1:${port}/v1 and http://127.0.0.1:${port}${SQL_PATH} -> ${target.host}:${target.port}`);
 
   let stopping: Promise<void> | undefined;
@@ -232,8 +236,8 @@ export async function startNeonWsAdapter(
         for (const cut of [...bridges]) cut();
         for (const socket of [...hanging]) socket.destroy();
         wss.close();
-        server.close(() => resolve());
-        server.closeAllConnections(); // keep-alive control connections would otherwise delay close()
+        httpServer.close(() => resolve());
+        httpServer.closeAllConnections(); // keep-alive control connections would otherwise delay close()
       }).then(() => sql.stop())),
   };
 }

@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import { findBinaryDir } from './find-binary.ts';
 import { getFreePort } from './free-port.ts';
-import { makeTempDir, removeTempDir, stopChild, trackChild } from './processes.ts';
+import { hasExited, makeTempDir, removeTempDir, stopChild, trackChild } from './processes.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -33,6 +33,13 @@ export interface LocalPostgres {
   host: string;
   port: number;
   stop(): Promise<void>;
+  /**
+   * Fault tests only (cluster only): shuts the server down (fast shutdown: every connection is
+   * closed) and keeps its data, so `resume()` brings the same database back on the same port.
+   */
+  halt?(): Promise<void>;
+  /** Starts a halted server again and resolves once it accepts queries. */
+  resume?(): Promise<void>;
 }
 
 /** Finds a directory holding both `initdb` and `postgres`, or undefined if PostgreSQL is not installed. */
@@ -117,10 +124,9 @@ export async function startPostgresCluster(binDir: string, log: (msg: string) =>
     });
     log(`postgres: initdb in ${Date.now() - t0} ms (${binDir})`);
 
-    // A free port can be taken between probing and binding; retry with a new one in that case.
-    for (let attempt = 1; ; attempt++) {
-      const port = await getFreePort();
-      child = spawn(
+    /** Runs the server on `port` until it accepts queries. */
+    const launch = async (port: number): Promise<void> => {
+      const started = spawn(
         path.join(binDir, 'postgres'),
         [
           '-D', dataDir,
@@ -136,13 +142,25 @@ export async function startPostgresCluster(binDir: string, log: (msg: string) =>
         ],
         { cwd: tmp, env, stdio: ['ignore', 'pipe', 'pipe'], ...user },
       );
-      trackChild(child, 'SIGQUIT');
-      const tail = captureTail(child);
+      child = started;
+      trackChild(started, 'SIGQUIT');
+      const output = captureTail(started);
       try {
-        await waitUntilReady(child, port, 30_000);
+        await waitUntilReady(started, port, 30_000);
       } catch (error) {
-        await stopChild(child, 'SIGQUIT', 5000);
-        const output = tail();
+        await stopChild(started, 'SIGQUIT', 5000);
+        (error as Error & { output?: string }).output = output();
+        throw error;
+      }
+    };
+
+    // A free port can be taken between probing and binding; retry with a new one in that case.
+    for (let attempt = 1; ; attempt++) {
+      const port = await getFreePort();
+      try {
+        await launch(port);
+      } catch (error) {
+        const output = (error as Error & { output?: string }).output ?? '';
         if (attempt < 3 && /could not bind|already in use/i.test(output)) continue;
         throw new Error(`${(error as Error).message}\n${output}`);
       }
@@ -161,6 +179,17 @@ export async function startPostgresCluster(binDir: string, log: (msg: string) =>
         host: '127.0.0.1',
         port,
         stop: () => (stopping ??= cleanup()),
+        halt: async () => {
+          if (stopping || !child) return;
+          await stopChild(child, 'SIGINT', 10_000); // fast shutdown: clients are told, data kept
+          log('postgres: halted (fault test)');
+        },
+        resume: async () => {
+          if (stopping || (child && !hasExited(child))) return;
+          const t1 = Date.now();
+          await launch(port);
+          log(`postgres: resumed in ${Date.now() - t1} ms (fault test)`);
+        },
       };
     }
   } catch (error) {

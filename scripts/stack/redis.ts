@@ -17,6 +17,10 @@ export interface LocalRedis {
   host: string;
   port: number;
   stop(): Promise<void>;
+  /** Fault tests only: freezes the process (SIGSTOP). Its clock runs on, so leases lapse meanwhile. */
+  pause(): Promise<void>;
+  /** Thaws a paused process (SIGCONT). */
+  resume(): Promise<void>;
 }
 
 /** Full path of redis-server, or undefined if it is not installed. */
@@ -53,7 +57,11 @@ export async function startRedisServer(binary: string, log: (msg: string) => voi
   const t0 = Date.now();
   const tmp = makeTempDir('frontrow-redis-');
   let child: ChildProcess | undefined;
+  const signal = (name: NodeJS.Signals): void => {
+    if (child && child.exitCode === null && child.signalCode === null) child.kill(name);
+  };
   const cleanup = async (): Promise<void> => {
+    signal('SIGCONT'); // a paused server would only take SIGTERM once thawed
     if (child) await stopChild(child, 'SIGTERM', 5000);
     removeTempDir(tmp);
   };
@@ -90,7 +98,19 @@ export async function startRedisServer(binary: string, log: (msg: string) => voi
       }
       log(`redis: ready on 127.0.0.1:${port} in ${Date.now() - t0} ms`);
       let stopping: Promise<void> | undefined;
-      return { host: '127.0.0.1', port, stop: () => (stopping ??= cleanup()) };
+      return {
+        host: '127.0.0.1',
+        port,
+        stop: () => (stopping ??= cleanup()),
+        pause: () => {
+          if (!stopping) signal('SIGSTOP');
+          return Promise.resolve();
+        },
+        resume: () => {
+          signal('SIGCONT');
+          return Promise.resolve();
+        },
+      };
     }
   } catch (error) {
     await cleanup();

@@ -7,8 +7,8 @@
  *   POST /multi-exec  same body, run inside MULTI/EXEC     → same shape as /pipeline
  *   GET|POST /cmd/arg/…  (REST path style; a POST body becomes the last argument)
  *
- * Fault modes (faults.ts) apply to every command: refuse, drop, delay and cut-replies (the command runs,
- * its reply is lost).
+ * Fault modes (faults.ts) apply to every command: refuse, drop, delay, cut-replies and swallow-replies
+ * (the command runs, its reply is lost). POST /__server can pause and resume redis-server itself.
  *
  * `Authorization: Bearer <token>` (or `?_token=`) is required. With `Upstash-Encoding: base64`, which
  * the client sends by default, every string in the result (recursively) is base64 of its raw bytes;
@@ -19,7 +19,7 @@ import http from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
 import net from 'node:net';
-import { FAULT_PATH, FaultSwitch, sleep } from './faults.ts';
+import { FAULT_PATH, FaultSwitch, losesReplies, sleep, type ServerControl } from './faults.ts';
 import { listenOnFreePort } from './free-port.ts';
 import { RespError, RespPool } from './resp.ts';
 import type { RespValue } from './resp.ts';
@@ -122,26 +122,30 @@ function sameSecret(a: string, b: string): boolean {
 
 /**
  * Starts the adapter on 127.0.0.1:<free port> in front of redis-server at `target`.
- * `token` is the bearer token clients must send; `faultToken` authorizes POST /__fault.
+ * `token` is the bearer token clients must send; `faultToken` authorizes POST /__fault and
+ * /__server; `serverControl` is what /__server may do to redis-server (pause and resume it).
  */
 export async function startUpstashRestAdapter(
   target: { host: string; port: number },
   token: string,
   faultToken: string,
   log: (msg: string) => void,
+  serverControl: ServerControl = {},
 ): Promise<UpstashRestAdapter> {
-  const faults = new FaultSwitch(faultToken);
+  const faults = new FaultSwitch(faultToken, serverControl);
   const pool = new RespPool(target.host, target.port, 4);
-  /** Requests swallowed in `drop` mode: never answered, cut on `refuse` and on stop. */
+  /** Requests swallowed in `drop` (or `swallow-replies`) mode: never answered, cut on `refuse` and on stop. */
   const hanging = new Set<ServerResponse>();
 
-  async function execute(req: IncomingMessage, url: URL): Promise<{ status: number; body: unknown; cutReply: boolean }> {
+  async function execute(req: IncomingMessage, url: URL): Promise<{ status: number; body: unknown; cutReply: boolean | 'swallow' }> {
     const base64 = String(req.headers['upstash-encoding'] ?? '').toLowerCase() === 'base64';
     const body = await readBody(req);
     const { mode, delayMs, match } = faults.state; // sampled on arrival
     if (mode === 'delay') await sleep(delayMs);
-    // cut-replies: the command runs, its reply is lost (the connection is reset instead).
-    const cutReply = mode === 'cut-replies' && (match === '' || body.includes(match));
+    // cut-replies: the command runs, its reply is lost (the connection is reset instead);
+    // swallow-replies: the command runs and no reply ever comes.
+    const lost = losesReplies(mode) && (match === '' || body.includes(match));
+    const cutReply: boolean | 'swallow' = !lost ? false : mode === 'cut-replies' ? true : 'swallow';
 
     if (url.pathname === '/pipeline' || url.pathname === '/multi-exec') {
       if (req.method !== 'POST') throw new BadRequest(`ERR use POST for ${url.pathname}`);
@@ -197,7 +201,13 @@ export async function startUpstashRestAdapter(
       return;
     }
     execute(req, url).then(
-      ({ status, body, cutReply }) => (cutReply ? req.socket.resetAndDestroy() : sendJson(res, status, body)),
+      ({ status, body, cutReply }) => {
+        if (cutReply === 'swallow') {
+          hanging.add(res);
+          res.on('close', () => hanging.delete(res));
+        } else if (cutReply) req.socket.resetAndDestroy();
+        else sendJson(res, status, body);
+      },
       (error: unknown) => {
         if (res.headersSent || res.destroyed) return;
         const status = error instanceof BadRequest ? 400 : 500;
