@@ -4,9 +4,11 @@ import { api, uniqueId } from '../helpers/api.ts';
 import { balanceOf, charge, statusCounts, use } from '../helpers/balance.ts';
 import { tokenFor } from '../helpers/concerts.ts';
 import { clearFault, setFault } from '../helpers/faults.ts';
-import { expectLedgerMatchesBalance } from '../helpers/invariants.ts';
+import { checkInvariantsAfterEach, expectLedgerMatchesBalance } from '../helpers/invariants.ts';
 import { directQuery } from '../helpers/postgres.ts';
 import { expectProblem } from '../helpers/problem.ts';
+
+checkInvariantsAfterEach();
 
 async function newUser() {
   const userId = uniqueId('payer');

@@ -2,9 +2,11 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { testSwitches } from '../../src/lib/test-switches.ts';
 import { uniqueId, userToken } from '../helpers/api.ts';
 import { balanceOf, charge } from '../helpers/balance.ts';
-import { expectLedgerMatchesBalance } from '../helpers/invariants.ts';
+import { checkInvariantsAfterEach, expectLedgerMatchesBalance } from '../helpers/invariants.ts';
 import { directQuery } from '../helpers/postgres.ts';
 import { redisCommand } from '../helpers/redis.ts';
+
+checkInvariantsAfterEach();
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

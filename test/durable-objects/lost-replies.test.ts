@@ -2,9 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { uniqueId } from '../helpers/api.ts';
 import { admittedUser, hold, openConcert, seatMap } from '../helpers/concerts.ts';
 import { clearFault, setFault, type FaultOptions } from '../helpers/faults.ts';
-import { expectLedgerMatchesBalance, expectSeatInvariants } from '../helpers/invariants.ts';
+import { checkInvariantsAfterEach, expectLedgerMatchesBalance, expectSeatInvariants } from '../helpers/invariants.ts';
 import { charge, pay } from '../helpers/balance.ts';
 import { directQuery } from '../helpers/postgres.ts';
+
+checkInvariantsAfterEach();
 
 /** Runs `work` with the Neon adapter cutting replies (the statement still runs and commits). */
 async function withRepliesCut<T>(work: () => Promise<T>, options: FaultOptions = {}): Promise<T> {
