@@ -45,6 +45,17 @@ function fromHttpException(error: HTTPException): AppError {
   return new AppError(error.status, 'HTTP_ERROR', error.message || 'Request failed');
 }
 
+/**
+ * True for the errors the runtime gives a Durable Object call that did not finish through no fault of
+ * the request: the object was reset meanwhile (`durableObjectReset`), or it is overloaded or asks to be
+ * retried (`overloaded`, `retryable`).
+ */
+function isRoomUnavailable(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const { durableObjectReset, overloaded, retryable } = error as Record<string, unknown>;
+  return durableObjectReset === true || overloaded === true || retryable === true;
+}
+
 /** Builds the Hono app: cross-cutting middleware, error mapping, routes and the OpenAPI document. */
 export function createApp() {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
@@ -71,6 +82,13 @@ export function createApp() {
     if (isPostgresUnavailable(error)) {
       logJson('error', 'postgres unavailable', { requestId: c.get('requestId'), ...describeError(error) });
       return problemResponse(c, dependencyUnavailable('Postgres', error));
+    }
+    if (isRoomUnavailable(error)) {
+      // The concert's room was reset (a deploy, a crash) or overloaded while it served this call. Its
+      // state is safe in storage and it repairs itself on restart; the client retries (a keyed retry
+      // replays whatever the call committed), like any other 503.
+      logJson('error', 'concert room unavailable', { requestId: c.get('requestId'), ...describeError(error) });
+      return problemResponse(c, dependencyUnavailable('The concert room', error));
     }
     logJson('error', 'unhandled error', { requestId: c.get('requestId'), ...describeError(error) });
     return problemResponse(c, new AppError(500, 'INTERNAL_ERROR', 'Internal server error', 'Something went wrong; quote the requestId when reporting it'));

@@ -165,7 +165,10 @@ export type ReservationState = 'held' | 'confirmed' | 'expired' | 'cancelled';
 
 /**
  * Ends the given holds that are still `held` (expiry or cancellation), frees their seats, and
- * reports every reservation's state afterwards so the room can follow Postgres exactly.
+ * reports every reservation's state afterwards so the room can follow Postgres exactly. Expiry is
+ * guarded by Postgres's clock: a hold whose `expires_at` has not passed by `now()` stays held (and is
+ * reported `held`), whatever the caller's clock says, so an alarm that runs early or twice, or a room
+ * whose clock runs ahead, never ends a hold its owner may still pay (payment checks the same clock).
  */
 export async function endHolds(
   db: Queryable,
@@ -180,6 +183,7 @@ export async function endHolds(
     `WITH ended AS (
        UPDATE reservations SET status = $2
         WHERE id = ANY($1::uuid[]) AND status = 'held' AND ($3::text IS NULL OR user_id = $3)
+          AND ($2::text <> 'expired' OR expires_at <= now())
         RETURNING id
      ), freed AS (
        UPDATE reservation_seats SET active = false WHERE reservation_id IN (SELECT id FROM ended) AND active RETURNING seat_id

@@ -3,9 +3,13 @@ import { describe, expect, it } from 'vitest';
 import { api } from '../helpers/api.ts';
 import { balanceOf, charge, pay, statusCounts } from '../helpers/balance.ts';
 import { admittedUser, hold, joinOk, openConcert, queueStatus, room, seatMap, stats, type AdmittedUser } from '../helpers/concerts.ts';
-import { expectLedgerMatchesBalance, expectSeatInvariants } from '../helpers/invariants.ts';
+import { openDirectClient, waitForLockWaiter } from '../helpers/direct-client.ts';
+import { dueInPostgres } from '../helpers/expiry.ts';
+import { checkInvariantsAfterEach, expectLedgerMatchesBalance, expectSeatInvariants } from '../helpers/invariants.ts';
 import { directQuery } from '../helpers/postgres.ts';
 import { expectProblem } from '../helpers/problem.ts';
+
+checkInvariantsAfterEach();
 
 async function heldReservation(concertId: string, user: AdmittedUser, seats: number[]): Promise<string> {
   const response = await hold(concertId, user, seats);
@@ -74,38 +78,12 @@ describe('POST /payment', () => {
     const user = await admittedUser(concert.id);
     await charge(user.userToken, 1000);
     const reservationId = await heldReservation(concert.id, user, [5]);
+    await dueInPostgres({ reservationId });
     await runDurableObjectAlarm(room(concert.id));
     await expectProblem(await pay(user.userToken, reservationId), 409, 'RESERVATION_EXPIRED');
     expect(await balanceOf(user.userToken)).toBe(1000);
     expect(await paymentsOf(reservationId)).toEqual([]);
     await expectSeatInvariants(concert.id);
-  });
-
-  it('ends a payment racing the expiry alarm confirmed xor expired, never charged and released', async () => {
-    for (let round = 0; round < 5; round++) {
-      const concert = await openConcert({ seats: 5, price: 500 });
-      const user = await admittedUser(concert.id);
-      await charge(user.userToken, 500);
-      const reservationId = await heldReservation(concert.id, user, [1]);
-      const [payment] = await Promise.all([pay(user.userToken, reservationId), runDurableObjectAlarm(room(concert.id))]);
-      await payment.arrayBuffer();
-      const status = await reservationStatus(reservationId);
-      const balance = await balanceOf(user.userToken);
-      const seat = (await seatMap(concert.id)).find((s) => s.seatNumber === 1)?.status;
-      if (status === 'confirmed') {
-        expect({ code: payment.status, balance, seat, payments: (await paymentsOf(reservationId)).length }).toEqual({ code: 201, balance: 0, seat: 'sold', payments: 1 });
-      } else {
-        expect({ status, code: payment.status, balance, seat, payments: (await paymentsOf(reservationId)).length }).toEqual({
-          status: 'expired',
-          code: 409,
-          balance: 500,
-          seat: 'available',
-          payments: 0,
-        });
-      }
-      expect(await expectLedgerMatchesBalance(user.userId)).toBe(balance);
-      await expectSeatInvariants(concert.id);
-    }
   });
 
   it('answers another user paying, cancelling or reading my reservation with 404 and changes nothing', async () => {
@@ -142,6 +120,77 @@ describe('POST /payment', () => {
     await charge(user.userToken, 100);
     const reservationId = await heldReservation(concert.id, user, [9]);
     expect((await pay(user.userToken, reservationId, {}, '/payments')).status).toBe(201);
+  });
+});
+
+/**
+ * A payment and the expiry alarm race for one hold whose `expires_at` falls due (by Postgres's clock)
+ * between the two statements' starts, so both are entitled to it when they start. A second connection
+ * holds the reservation's row lock while both queue behind it in the order the test chooses; the
+ * row lock, not chance, then decides which one wins.
+ */
+async function raceForTheRowLock(first: 'payment' | 'expiry') {
+  const concert = await openConcert({ seats: 5, price: 500 });
+  const user = await admittedUser(concert.id);
+  await charge(user.userToken, 500);
+  const reservationId = await heldReservation(concert.id, user, [1]);
+  const blocker = await openDirectClient();
+  let payment: Promise<Response> | undefined;
+  let alarm: Promise<boolean> | undefined;
+  try {
+    // Committed first: a statement only queues for the lock of a row its WHERE matches as committed.
+    await blocker.query(`UPDATE reservations SET expires_at = clock_timestamp() + interval '1 second' WHERE id = $1`, [reservationId]);
+    await blocker.query('BEGIN');
+    await blocker.query(`SELECT 1 FROM reservations WHERE id = $1 FOR UPDATE`, [reservationId]);
+    const startPayment = async () => {
+      payment = pay(user.userToken, reservationId);
+      await waitForLockWaiter('INSERT INTO payments');
+    };
+    const startExpiry = async () => {
+      // By now the hold is due by Postgres's clock; the room runs its alarm early, so it is due there too.
+      await new Promise((resolve) => setTimeout(resolve, 1_200));
+      alarm = runDurableObjectAlarm(room(concert.id));
+      await waitForLockWaiter(`UPDATE reservations SET status = $2`);
+    };
+    if (first === 'payment') {
+      await startPayment();
+      await startExpiry();
+    } else {
+      await startExpiry();
+      await startPayment();
+    }
+    await blocker.query('COMMIT');
+  } finally {
+    await blocker.close();
+  }
+  const response = await payment!;
+  expect(await alarm!).toBe(true);
+  return { concert, user, reservationId, response };
+}
+
+describe('a payment racing the expiry alarm, each ordering forced', () => {
+  it('confirms the payment, sells the seat and ends the session when the payment locks the row first', async () => {
+    const { concert, user, reservationId, response } = await raceForTheRowLock('payment');
+    expect(response.status).toBe(201);
+    expect(await response.json()).toMatchObject({ reservationId, amount: 500, balance: 0, status: 'confirmed' });
+    expect(await reservationStatus(reservationId)).toBe('confirmed');
+    expect(await paymentsOf(reservationId)).toHaveLength(1);
+    expect(await balanceOf(user.userToken)).toBe(0);
+    // The alarm found it paid: the seat is sold, not released.
+    expect((await seatMap(concert.id)).find((s) => s.seatNumber === 1)?.status).toBe('sold');
+    expect(await (await queueStatus(user.queueToken)).json()).toMatchObject({ status: 'completed' });
+    await expectSeatInvariants(concert.id);
+  });
+
+  it('expires the hold, frees the seat and refuses the payment with nothing charged when expiry locks the row first', async () => {
+    const { concert, user, reservationId, response } = await raceForTheRowLock('expiry');
+    await expectProblem(response, 409, 'RESERVATION_EXPIRED');
+    expect(await reservationStatus(reservationId)).toBe('expired');
+    expect(await paymentsOf(reservationId)).toEqual([]);
+    expect(await balanceOf(user.userToken)).toBe(500);
+    expect((await seatMap(concert.id)).find((s) => s.seatNumber === 1)?.status).toBe('available');
+    expect(await (await queueStatus(user.queueToken)).json()).toMatchObject({ status: 'admitted' });
+    await expectSeatInvariants(concert.id);
   });
 });
 

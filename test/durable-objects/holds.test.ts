@@ -1,11 +1,14 @@
-import { evictDurableObject, runDurableObjectAlarm } from 'cloudflare:test';
+import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { api } from '../helpers/api.ts';
-import { adminHeaders, admittedUser, createConcert, hold, joinOk, openConcert, room, seatMap, tokenFor, type AdmittedUser } from '../helpers/concerts.ts';
+import { adminHeaders, admittedUser, createConcert, hold, joinOk, openConcert, queueStatus, room, seatMap, tokenFor, type AdmittedUser } from '../helpers/concerts.ts';
+import { dueInPostgres } from '../helpers/expiry.ts';
 import { clearFault, setFault } from '../helpers/faults.ts';
 import { expectSeatInvariants, postgresSeats } from '../helpers/invariants.ts';
 import { directQuery } from '../helpers/postgres.ts';
 import { expectProblem } from '../helpers/problem.ts';
+import { HOLD_EXPIRY_RETRY_MS } from '../../src/durable-objects/concert-room/index.ts';
+import { payBehindTheRoom } from './behind-the-room.ts';
 
 interface HoldBody {
   reservationId: string;
@@ -141,6 +144,7 @@ describe('hold expiry', () => {
     const concert = await openConcert({ seats: 10 });
     const first = await holdOk(concert.id, await admittedUser(concert.id), [4]);
     const stub = room(concert.id);
+    await dueInPostgres({ reservationId: first.reservationId });
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     expect(await reservationStatus(first.reservationId)).toBe('expired');
     expect(await statusOfSeat(concert.id, 4)).toBe('available');
@@ -153,32 +157,73 @@ describe('hold expiry', () => {
     await expectSeatInvariants(concert.id);
   });
 
-  it('never frees a hold that Postgres shows confirmed; the seat becomes sold', async () => {
+  it('never frees a hold that Postgres shows paid: the seat becomes sold and the buyer’s session ends', async () => {
     const concert = await openConcert({ seats: 10 });
-    const held = await holdOk(concert.id, await admittedUser(concert.id), [6]);
-    await directQuery(`UPDATE reservations SET status = 'confirmed', confirmed_at = now() WHERE id = $1`, [held.reservationId]);
-    await directQuery(`UPDATE seats SET status = 'sold' WHERE concert_id = $1 AND seat_number = 6`, [concert.id]);
+    const buyer = await admittedUser(concert.id);
+    const held = await holdOk(concert.id, buyer, [6]);
+    await payBehindTheRoom(held.reservationId); // the payment's reply was lost, the room never heard
+    await dueInPostgres({ reservationId: held.reservationId }); // would be due, were it not paid
     await runDurableObjectAlarm(room(concert.id));
     expect(await reservationStatus(held.reservationId)).toBe('confirmed');
     expect(await statusOfSeat(concert.id, 6)).toBe('sold');
+    expect(await (await queueStatus(buyer.queueToken)).json()).toMatchObject({ status: 'completed' });
     await expectSeatInvariants(concert.id);
   });
 
-  it('keeps the seats held and retries when Postgres is unreachable at expiry', async () => {
+  it('never expires a hold before its expires_at by Postgres’s clock, however early the alarm runs', async () => {
     const concert = await openConcert({ seats: 10 });
+    const held = await holdOk(concert.id, await admittedUser(concert.id), [3]);
+    const stub = room(concert.id);
+    // The room takes the armed time (the hold's expiry) as "now"; Postgres's clock says not yet.
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect(await reservationStatus(held.reservationId)).toBe('held');
+    expect(await statusOfSeat(concert.id, 3)).toBe('held');
+    // ...so the alarm stays armed for it, and it is paid or expired in its own time.
+    const alarmAt = await runInDurableObject(stub, (_instance, state) => state.storage.getAlarm());
+    expect(alarmAt).toBe(Date.parse(held.expiresAt));
+    await dueInPostgres({ reservationId: held.reservationId });
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect(await reservationStatus(held.reservationId)).toBe('expired');
+    expect(await statusOfSeat(concert.id, 3)).toBe('available');
+    await expectSeatInvariants(concert.id);
+  });
+
+  it('keeps the seats held and arms a retry when Postgres is unreachable at expiry, and the retry expires them', async () => {
+    const concert = await openConcert({ seats: 10, queue: { holdSeconds: 1 } });
     const held = await holdOk(concert.id, await admittedUser(concert.id), [2]);
     const stub = room(concert.id);
+    const dueAt = Date.parse(held.expiresAt);
+    const alarmAt = () => runInDurableObject(stub, (_instance, state) => state.storage.getAlarm());
+    expect(await alarmAt()).toBe(dueAt);
     await setFault('neon', 'refuse');
+    let retryAt: number | null;
+    let failedAt: number;
     try {
-      await runDurableObjectAlarm(stub).catch(() => false);
+      // The real alarm fires at the hold's expiry, finds Postgres unreachable and must not throw
+      // (the runtime gives up on a throwing alarm after a few tries) but arm its own retry.
+      for (;;) {
+        retryAt = await alarmAt();
+        if (retryAt !== dueAt) break;
+        if (Date.now() > dueAt + 10_000) throw new Error('the alarm never ran');
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      failedAt = Date.now();
       expect(await statusOfSeat(concert.id, 2)).toBe('held');
+      expect(await reservationStatus(held.reservationId)).toBe('held');
     } finally {
       await clearFault('neon');
     }
-    expect(await reservationStatus(held.reservationId)).toBe('held');
-    await runDurableObjectAlarm(stub);
+    expect(retryAt).not.toBeNull();
+    expect(retryAt!).toBeGreaterThan(dueAt);
+    expect(retryAt!).toBeGreaterThanOrEqual(failedAt + HOLD_EXPIRY_RETRY_MS - 1_000);
+    expect(retryAt!).toBeLessThanOrEqual(failedAt + HOLD_EXPIRY_RETRY_MS);
+    // The retry fires by itself once Postgres is back and expires the hold.
+    for (let i = 0; i < 100 && (await reservationStatus(held.reservationId)) !== 'expired'; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
     expect(await reservationStatus(held.reservationId)).toBe('expired');
     expect(await statusOfSeat(concert.id, 2)).toBe('available');
+    await expectSeatInvariants(concert.id);
   });
 
   it('changes nothing when the room is evicted between hold and expiry', async () => {
@@ -187,6 +232,7 @@ describe('hold expiry', () => {
     const stub = room(concert.id);
     await evictDurableObject(stub);
     expect(await statusOfSeat(concert.id, 9)).toBe('held');
+    await dueInPostgres({ reservationId: held.reservationId });
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     expect(await reservationStatus(held.reservationId)).toBe('expired');
     expect(await statusOfSeat(concert.id, 9)).toBe('available');

@@ -2,6 +2,7 @@ import { env } from 'cloudflare:workers';
 import { eq } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
 import { createDb, createPool } from '../../src/db/client.ts';
+import { sqlState } from '../../src/db/errors.ts';
 import { concerts } from '../../src/db/schema.ts';
 import { directQuery } from '../helpers/postgres.ts';
 
@@ -62,7 +63,7 @@ describe('db client (Neon driver through the WebSocket adapter)', () => {
             seatCount: 0,
           });
         }),
-      ).rejects.toThrow();
+      ).rejects.toSatisfy((error: unknown) => sqlState(error) === '23514'); // check_violation, not just any error
     } finally {
       await pool.end();
     }

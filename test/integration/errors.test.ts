@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SignJWT } from 'jose';
+import { SignJWT, jwtVerify } from 'jose';
 import { env } from 'cloudflare:workers';
 import { createExecutionContext } from 'cloudflare:test';
 import { createApp } from '../../src/app.ts';
@@ -58,7 +58,16 @@ describe('unexpected errors', () => {
 describe('user auth', () => {
   it('mints a dev token that verifies', async () => {
     const token = await userToken('alice');
-    expect(token.split('.')).toHaveLength(3);
+    // Verified as the API verifies it: HS256 under AUTH_SECRET, for alice, expiring in the future.
+    const { payload, protectedHeader } = await jwtVerify(token, new TextEncoder().encode(env.AUTH_SECRET), { algorithms: ['HS256'] });
+    expect(protectedHeader.alg).toBe('HS256');
+    expect(payload.sub).toBe('alice');
+    expect(payload.exp).toBeGreaterThan(Date.now() / 1000);
+    const whoami = await api('/auth/whoami', { headers: { Authorization: `Bearer ${token}` } });
+    expect(whoami.status).toBe(200);
+    expect(await whoami.json()).toEqual({ userId: 'alice' });
+    // Any other key fails it: the token is signed, not merely shaped like a JWT.
+    await expect(jwtVerify(token, new TextEncoder().encode('y'.repeat(32)), { algorithms: ['HS256'] })).rejects.toThrow(/signature/);
   });
 
   it('answers 401 with WWW-Authenticate for a missing, tampered, alg:none or expired token', async () => {

@@ -132,6 +132,16 @@ export function dueHolds(sql: SqlStorage, now: number): string[] {
     .map((row) => row.reservation_id);
 }
 
+/** Holds whose Postgres write was started and not yet seen through (status 'pending'). */
+export function pendingHolds(sql: SqlStorage): { reservationId: string; userId: string; amount: number; expiresAt: number }[] {
+  return sql
+    .exec<{ reservation_id: string; user_id: string; amount: number; expires_at: number }>(
+      `SELECT reservation_id, user_id, amount, expires_at FROM holds WHERE status = 'pending'`,
+    )
+    .toArray()
+    .map((row) => ({ reservationId: row.reservation_id, userId: row.user_id, amount: row.amount, expiresAt: row.expires_at }));
+}
+
 export function nextHoldExpiry(sql: SqlStorage): number | null {
   return sql.exec<{ t: number | null }>(`SELECT MIN(expires_at) AS t FROM holds WHERE status = 'held'`).one().t;
 }

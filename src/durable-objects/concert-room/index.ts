@@ -41,9 +41,12 @@ import {
   dueHolds,
   holdStatus,
   nextHoldExpiry,
+  pendingHolds,
   releaseHold,
   type HeldSeat,
+  type HoldDecision,
 } from './holds.ts';
+import { withDeadline } from './deadline.ts';
 import { reconcileRoom, takeSnapshot } from './reconcile.ts';
 import { migrateRoomSchema } from './schema.ts';
 import { isSoldOut, listSeats, reconcileSeats, seatCounts, type RoomSeat, type RoomSeatStatus, type SeatDifference } from './seats.ts';
@@ -174,6 +177,11 @@ export class ConcertRoom extends DurableObject<Env> {
   private pushEveryone = false;
   private readonly pushSeqs = new Set<number>();
   private readonly sockets = new WeakMap<WebSocket, WsMemory>();
+  /**
+   * Holds whose Postgres write this instance is waiting for. Any other 'pending' hold was left by an
+   * earlier instance that was reset mid-write: nobody will finish it, so the room settles it itself.
+   */
+  private readonly writing = new Set<string>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -299,6 +307,20 @@ export class ConcertRoom extends DurableObject<Env> {
       return refusal;
     }
     const { touched: _touched, ...held } = decision;
+    this.writing.add(held.reservationId);
+    try {
+      return await this.writeHold(held, request, concertId);
+    } finally {
+      this.writing.delete(held.reservationId);
+    }
+  }
+
+  /** The Postgres half of a hold the room has decided and marked pending; see `hold`. */
+  private async writeHold(
+    held: Extract<HoldDecision, { ok: true }>,
+    request: { userId: string; claim?: IdempotencyClaim },
+    concertId: string,
+  ): Promise<HoldResult> {
     // The API's answer, built here so that the idempotency record and the reply are the same bytes.
     const body = JSON.stringify({
       reservationId: held.reservationId,
@@ -322,7 +344,7 @@ export class ConcertRoom extends DurableObject<Env> {
     try {
       await withClient(this.db(), (client) => {
         sent = true;
-        return insertHold(client, newHold, request.claim && { claim: request.claim, status: 201, body });
+        return withDeadline(insertHold(client, newHold, request.claim && { claim: request.claim, status: 201, body }));
       });
     } catch (error) {
       if (sent && isPostgresUnavailable(error)) {
@@ -373,7 +395,7 @@ export class ConcertRoom extends DurableObject<Env> {
     try {
       outcome = await withClient(this.db(), (client) => {
         sent = true;
-        return payReservation(client, request);
+        return withDeadline(payReservation(client, request));
       });
     } catch (error) {
       if (!isPostgresUnavailable(error)) throw error;
@@ -391,20 +413,30 @@ export class ConcertRoom extends DurableObject<Env> {
       }
       outcome = paid;
     }
-    if (outcome.ok || outcome.reason === 'ALREADY_PAID') await this.sold(request.reservationId, outcome.ok ? request.userId : undefined);
+    if (outcome.ok || outcome.reason === 'ALREADY_PAID') await this.sold(request.reservationId);
     return outcome;
   }
 
-  /** Postgres has the hold paid: its seats are sold, and the buyer's session (if given) ends, freeing the slot. */
-  private async sold(reservationId: string, buyer: string | undefined): Promise<void> {
+  /** Postgres has the hold paid: its seats are sold, and its buyer's session ends, freeing the slot. */
+  private async sold(reservationId: string): Promise<void> {
     const now = Date.now();
     this.change(() => {
-      confirmHold(this.sql, reservationId);
-      const ended = buyer === undefined ? undefined : completeSession(this.sql, buyer, now);
+      const ended = this.soldHere(reservationId, now);
       const moved = this.advance(now);
       return { touched: { seats: true, seqs: ended === undefined ? moved.expired : [ended, ...moved.expired] } };
     });
     await this.settle();
+  }
+
+  /**
+   * Inside `change()`: the hold is paid, however the room learnt it (the payment's own reply, a
+   * read-back, expiry or cancellation finding it confirmed): its seats are sold and its owner's
+   * session ends (DESIGN.md §3). Returns the place whose session ended, if one did.
+   */
+  private soldHere(reservationId: string, now: number): number | undefined {
+    confirmHold(this.sql, reservationId);
+    const owner = holdStatus(this.sql, reservationId)?.userId;
+    return owner === undefined ? undefined : completeSession(this.sql, owner, now);
   }
 
   /** Asks `check` again after growing pauses until it answers; undefined if it never does. */
@@ -434,7 +466,7 @@ export class ConcertRoom extends DurableObject<Env> {
   /** A payment whose commit could not be confirmed: the seats are sold as soon as Postgres shows it paid. */
   private async resolvePaymentLater(request: { userId: string; reservationId: string; fence: number | null }): Promise<void> {
     const paid = await this.askAgainLater(() => readPaymentOf(createSql(this.env), request.reservationId, request));
-    if (paid) await this.sold(request.reservationId, request.userId);
+    if (paid) await this.sold(request.reservationId);
   }
 
   /** Cancels a live hold of `userId`'s; Postgres decides first, the room follows. */
@@ -443,14 +475,14 @@ export class ConcertRoom extends DurableObject<Env> {
     const hold = holdStatus(this.sql, reservationId);
     if (!hold || hold.userId !== userId) return { ok: false, reason: 'RESERVATION_NOT_FOUND' };
     if (hold.status === 'pending') return { ok: false, reason: 'REQUEST_IN_PROGRESS' };
-    const states = await endHolds(this.db(), [reservationId], 'cancelled', userId);
+    const states = await withClient(this.db(), (client) => withDeadline(endHolds(client, [reservationId], 'cancelled', userId)));
     const state = states.get(reservationId);
     const { result } = this.change((): { result: CancelResult; touched: Touched } => {
-      const touched = { seats: true };
       if (state === 'confirmed') {
-        confirmHold(this.sql, reservationId);
-        return { result: { ok: false, reason: 'ALREADY_PAID' }, touched };
+        const ended = this.soldHere(reservationId, Date.now());
+        return { result: { ok: false, reason: 'ALREADY_PAID' }, touched: { seats: true, seqs: ended === undefined ? [] : [ended] } };
       }
+      const touched = { seats: true };
       if (state === 'expired') {
         releaseHold(this.sql, reservationId, 'expired');
         return { result: { ok: false, reason: 'RESERVATION_EXPIRED' }, touched };
@@ -468,10 +500,14 @@ export class ConcertRoom extends DurableObject<Env> {
    */
   async reconcile(): Promise<ReconcileReport | NotFound> {
     if (!(await this.ready())) return { ok: false, reason: 'CONCERT_NOT_FOUND' };
+    await this.settleOrphans();
     const before = takeSnapshot(this.sql, Date.now());
     const source = await loadRoomSource(createSql(this.env), this.ctx.id.name!);
     if (!source) return { ok: false, reason: 'CONCERT_NOT_FOUND' };
-    const { differences } = this.change(() => ({ differences: reconcileRoom(this.sql, source, before), touched: { seats: true } }));
+    const { differences } = this.change(() => {
+      const { differences, ended } = reconcileRoom(this.sql, source, before);
+      return { differences, touched: { seats: true, seqs: ended } };
+    });
     await this.settle();
     if (differences.length) logJson('warn', 'room reconciled from postgres', { concertId: this.ctx.id.name, changed: differences.length });
     return { ok: true, changed: differences.length, differences };
@@ -523,8 +559,10 @@ export class ConcertRoom extends DurableObject<Env> {
     const armedFor = readMeta<number | null>(this.sql, 'armedFor') ?? 0;
     const now = Math.max(Date.now(), armedFor);
     try {
-      await this.expireHolds(now);
-      writeMeta(this.sql, 'holdRetryAt', null);
+      await this.settleOrphans();
+      const notYet = await this.expireHolds(now);
+      // Due by the room's clock but not yet by Postgres's: look again shortly rather than at once.
+      writeMeta(this.sql, 'holdRetryAt', notYet > 0 ? Date.now() + HOLD_EXPIRY_RETRY_MS : null);
     } catch (error) {
       // Postgres is unreachable: the seats stay held and we try again shortly. The room re-arms
       // itself rather than throwing, because the runtime gives up on an alarm after a few retries.
@@ -685,22 +723,63 @@ export class ConcertRoom extends DurableObject<Env> {
 
   /**
    * Releases exactly the due holds that Postgres moves from held to expired; a due hold Postgres
-   * shows confirmed becomes sold. If Postgres is unreachable this throws and nothing changes here:
-   * the seats stay held until the alarm's retry gets through.
+   * shows confirmed becomes sold (and its buyer's session ends). Postgres expires a hold only once
+   * its `expires_at` has passed by Postgres's own clock; one that has not stays held here too, and
+   * the count of those is returned so the alarm looks again. If Postgres is unreachable this throws
+   * and nothing changes here: the seats stay held until the alarm's retry gets through.
    */
-  private async expireHolds(now: number): Promise<void> {
+  private async expireHolds(now: number): Promise<number> {
     const due = dueHolds(this.sql, now);
-    if (due.length === 0) return;
-    const states = await endHolds(this.db(), due, 'expired');
-    this.change(() => {
+    if (due.length === 0) return 0;
+    const states = await withClient(this.db(), (client) => withDeadline(endHolds(client, due, 'expired')));
+    const { notYet } = this.change(() => {
+      let notYet = 0;
+      const ended: number[] = [];
       for (const id of due) {
         const state = states.get(id);
-        if (state === 'confirmed') confirmHold(this.sql, id);
-        else if (state === 'held') continue; // cannot happen after the update; keep it until it does
+        if (state === 'confirmed') {
+          const seq = this.soldHere(id, Date.now());
+          if (seq !== undefined) ended.push(seq);
+        } else if (state === 'held') notYet++;
         else releaseHold(this.sql, id, state === 'cancelled' ? 'cancelled' : 'expired');
+      }
+      return { notYet, touched: { seats: true, seqs: ended } };
+    });
+    return notYet;
+  }
+
+  /**
+   * Settles the pending holds an earlier instance of this room left when it was reset between its
+   * decision and the end of its Postgres write: Postgres is asked for good (see settleHoldWrite, which
+   * also stops a write still on its way from landing later). Written ones become live holds (their
+   * owner can pay or cancel them; reconciliation gives them Postgres's state), the rest are released,
+   * so neither a seat nor an owner's 4-seat allowance stays taken by a hold nobody will finish.
+   */
+  private async settleOrphans(): Promise<void> {
+    const orphans = pendingHolds(this.sql).filter((hold) => !this.writing.has(hold.reservationId));
+    if (orphans.length === 0) return;
+    const sql = createSql(this.env);
+    const concertId = this.ctx.id.name!;
+    const settled = await Promise.all(
+      orphans.map(async (hold) => ({
+        hold,
+        written: await settleHoldWrite(sql, { ...hold, concertId, seatIds: [] }),
+      })),
+    );
+    this.change(() => {
+      for (const { hold, written } of settled) {
+        if (written) activateHold(this.sql, hold.reservationId);
+        else releaseHold(this.sql, hold.reservationId, 'cancelled');
       }
       return { touched: { seats: true } };
     });
+    logJson('warn', 'settled holds left pending by a reset', { concertId, holds: settled.length, written: settled.filter((s) => s.written).length });
+    await this.settle();
+  }
+
+  /** True when a pending hold has no write running in this instance (see `settleOrphans`). */
+  private hasOrphans(): boolean {
+    return pendingHolds(this.sql).some((hold) => !this.writing.has(hold.reservationId));
   }
 
   /** True once the room holds its concert; loads it from Postgres on first use. */
@@ -759,9 +838,12 @@ export class ConcertRoom extends DurableObject<Env> {
     return (this.cachedSnapshot ??= snapshot(this.sql, this.config(), this.salesOpenAt(), this.soldOut()));
   }
 
-  /** When the alarm should next look at holds: the earliest expiry, but not before a retry's backoff. */
+  /**
+   * When the alarm should next look at holds: the earliest expiry (or at once, when holds were left
+   * pending by a reset), but not before a retry's backoff.
+   */
   private nextHoldDue(): number | null {
-    const expiry = nextHoldExpiry(this.sql);
+    const expiry = this.hasOrphans() ? 0 : nextHoldExpiry(this.sql);
     if (expiry === null) return null;
     return Math.max(expiry, readMeta<number | null>(this.sql, 'holdRetryAt') ?? 0);
   }

@@ -1,6 +1,7 @@
 // Repairs the room from Postgres (Postgres wins). The read happens with awaits in between, so
 // anything a request changed meanwhile is left alone: the next reconciliation will see it settled.
 import type { RoomSource } from '../../db/room-source.ts';
+import { completeSession } from './line.ts';
 import { reconcileSeats, seatStates, type SeatDifference, type SeatState } from './seats.ts';
 
 /** What the room looked like when the Postgres read began. */
@@ -25,8 +26,13 @@ function pendingHolds(sql: SqlStorage): Set<string> {
 
 const sameSeat = (a: SeatState | undefined, b: SeatState | undefined) => a?.status === b?.status && a?.reservationId === b?.reservationId;
 
-/** Applies Postgres's view to seats and holds. Call inside transactionSync. */
-export function reconcileRoom(sql: SqlStorage, source: RoomSource, before: RoomSnapshot): SeatDifference[] {
+/**
+ * Applies Postgres's view to seats and holds. A hold Postgres shows paid that the room did not know
+ * as paid (the payment's reply, or the room itself, was lost after the commit) also ends its buyer's
+ * session, as the payment would have: `ended` lists the places whose session that ended. Call inside
+ * transactionSync.
+ */
+export function reconcileRoom(sql: SqlStorage, source: RoomSource, before: RoomSnapshot): { differences: SeatDifference[]; ended: number[] } {
   const pendingNow = pendingHolds(sql);
   const inFlight = (id: string | null | undefined) => !!id && (pendingNow.has(id) || before.pendingHolds.has(id));
   const differences = reconcileSeats(
@@ -42,8 +48,10 @@ export function reconcileRoom(sql: SqlStorage, source: RoomSource, before: RoomS
       .toArray()
       .map((row) => [row.reservation_id, row]),
   );
+  const paidNow: string[] = [];
   for (const reservation of source.reservations) {
     const hold = known.get(reservation.id);
+    if (reservation.status === 'confirmed' && hold?.status !== 'confirmed' && !inFlight(reservation.id)) paidNow.push(reservation.userId);
     if (!hold) {
       // Written to Postgres but unknown here (e.g. a reply lost after commit): adopt it so that the
       // alarm expires it or the payment confirms it.
@@ -66,5 +74,6 @@ export function reconcileRoom(sql: SqlStorage, source: RoomSource, before: RoomS
       sql.exec(`UPDATE holds SET status = 'expired' WHERE reservation_id = ?`, id);
     }
   }
-  return differences;
+  const ended = paidNow.map((userId) => completeSession(sql, userId, before.takenAt)).filter((seq) => seq !== undefined);
+  return { differences, ended };
 }
