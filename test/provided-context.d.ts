@@ -9,6 +9,11 @@ declare module 'vitest' {
     authSecret: string;
     queueTokenSecret: string;
     adminToken: string;
+    /** Sequences the model-based run tries (MODEL_RUNS; 200 by default). */
+    modelRuns: number;
+    /** fast-check seed (MODEL_SEED) and path (MODEL_PATH) to replay a model run's failure. */
+    modelSeed: number | undefined;
+    modelPath: string | undefined;
   }
 }
 export {};

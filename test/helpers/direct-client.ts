@@ -8,8 +8,8 @@ interface EmitterLike {
 
 /** A plain TCP connection straight to Postgres that a test keeps open, e.g. to hold a row lock. */
 export interface DirectClient {
-  query<Row extends pg.QueryResultRow>(text: string, values?: unknown[]): Promise<Row[]>;
-  close(): Promise<void>;
+  query: <Row extends pg.QueryResultRow>(text: string, values?: unknown[]) => Promise<Row[]>;
+  close: () => Promise<void>;
 }
 
 /** Opens a {@link DirectClient}; close it in a `finally`. */

@@ -21,7 +21,12 @@ export interface InvariantScope {
   since?: string;
 }
 
+/** How the checker reads Postgres: `directQuery` (a connection per query) or a connection kept open. */
+export type QueryFn = <Row extends Record<string, unknown>>(text: string, values?: unknown[]) => Promise<Row[]>;
+
 export interface InvariantOptions {
+  /** Postgres reads, e.g. one DirectClient kept open for a long run. @default directQuery */
+  query?: QueryFn;
   /**
    * How long the rooms may take to agree with Postgres ("after quiet", §6.7): a room finishes some
    * work in the background (a lost reply resolved, a start-up reconciliation). @default 5000
@@ -127,8 +132,8 @@ interface PostgresView {
 }
 
 /** Concerts created, and users who moved points or held seats, since `mark`. */
-async function scopeSince(mark: string): Promise<{ concertIds: string[]; userIds: string[] }> {
-  const [row] = await directQuery<{ concerts: string[]; users: string[] }>(
+async function scopeSince(mark: string, query: QueryFn): Promise<{ concertIds: string[]; userIds: string[] }> {
+  const [row] = await query<{ concerts: string[]; users: string[] }>(
     `SELECT (SELECT coalesce(array_agg(id::text), '{}') FROM concerts WHERE created_at >= $1::timestamptz) AS concerts,
             (SELECT coalesce(array_agg(DISTINCT user_id), '{}') FROM (
                SELECT user_id FROM balance_ledger WHERE created_at >= $1::timestamptz
@@ -207,12 +212,13 @@ function compareRoom(concertId: string, mine: RoomView, pg: PostgresView): Viola
  * holds and finished sessions equal to Postgres (waiting up to `settleMs` for the rooms to agree).
  */
 export async function findViolations(scope: InvariantScope, options: InvariantOptions = {}): Promise<Violation[]> {
-  const since = scope.since ? await scopeSince(scope.since) : { concertIds: [], userIds: [] };
+  const query = options.query ?? directQuery;
+  const since = scope.since ? await scopeSince(scope.since, query) : { concertIds: [], userIds: [] };
   const concertIds = [...new Set([...(scope.concertIds ?? []), ...since.concertIds])];
   const userIds = [...new Set([...(scope.userIds ?? []), ...since.userIds])];
   const deadline = Date.now() + (options.settleMs ?? 5_000);
   for (;;) {
-    const [pg] = await directQuery<{ violations: Violation[]; seats: PostgresView['seats']; live: PostgresView['live'] }>(POSTGRES_RULES, [concertIds, userIds]);
+    const [pg] = await query<{ violations: Violation[]; seats: PostgresView['seats']; live: PostgresView['live'] }>(POSTGRES_RULES, [concertIds, userIds]);
     const view = pg!;
     const found = [...view.violations];
     for (const concertId of concertIds) found.push(...compareRoom(concertId, await readRoom(concertId), view));
