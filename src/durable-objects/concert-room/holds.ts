@@ -132,6 +132,11 @@ export function dueHolds(sql: SqlStorage, now: number): string[] {
     .map((row) => row.reservation_id);
 }
 
+/** Whether any hold is pending (one step of the partial index holds_pending). */
+export function hasPendingHolds(sql: SqlStorage): boolean {
+  return sql.exec(`SELECT 1 FROM holds WHERE status = 'pending' LIMIT 1`).toArray().length > 0;
+}
+
 /** Holds whose Postgres write was started and not yet seen through (status 'pending'). */
 export function pendingHolds(sql: SqlStorage): { reservationId: string; userId: string; amount: number; expiresAt: number }[] {
   return sql

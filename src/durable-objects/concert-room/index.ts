@@ -41,6 +41,7 @@ import {
   dueHolds,
   holdStatus,
   nextHoldExpiry,
+  hasPendingHolds,
   pendingHolds,
   releaseHold,
   type HeldSeat,
@@ -182,12 +183,19 @@ export class ConcertRoom extends DurableObject<Env> {
    * earlier instance that was reset mid-write: nobody will finish it, so the room settles it itself.
    */
   private readonly writing = new Set<string>();
+  /**
+   * Whether a pending hold without a write in this instance may exist: found at start-up, or left by
+   * a write that ended without settling its hold. Holds this instance decides are always in
+   * `writing` while pending, so request paths never look for orphans unless this is set.
+   */
+  private mayHaveOrphans = false;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
     void ctx.blockConcurrencyWhile(() => {
       migrateRoomSchema(this.sql);
+      this.mayHaveOrphans = hasPendingHolds(this.sql);
       // A room waking up with state checks it against Postgres in the background: a reply lost
       // while it was down (or a DO call that never arrived, like a payment's) is repaired here.
       if (readMeta<number>(this.sql, 'salesOpenAt') !== undefined) {
@@ -312,6 +320,8 @@ export class ConcertRoom extends DurableObject<Env> {
       return await this.writeHold(held, request, concertId);
     } finally {
       this.writing.delete(held.reservationId);
+      // Every way out of writeHold settles the hold; should one not, the room settles it itself.
+      if (holdStatus(this.sql, held.reservationId)?.status === 'pending') this.mayHaveOrphans = true;
     }
   }
 
@@ -756,8 +766,12 @@ export class ConcertRoom extends DurableObject<Env> {
    * so neither a seat nor an owner's 4-seat allowance stays taken by a hold nobody will finish.
    */
   private async settleOrphans(): Promise<void> {
+    if (!this.mayHaveOrphans) return;
     const orphans = pendingHolds(this.sql).filter((hold) => !this.writing.has(hold.reservationId));
-    if (orphans.length === 0) return;
+    if (orphans.length === 0) {
+      this.mayHaveOrphans = false;
+      return;
+    }
     const sql = createSql(this.env);
     const concertId = this.ctx.id.name!;
     const settled = await Promise.all(
@@ -779,7 +793,9 @@ export class ConcertRoom extends DurableObject<Env> {
 
   /** True when a pending hold has no write running in this instance (see `settleOrphans`). */
   private hasOrphans(): boolean {
-    return pendingHolds(this.sql).some((hold) => !this.writing.has(hold.reservationId));
+    if (!this.mayHaveOrphans) return false;
+    this.mayHaveOrphans = pendingHolds(this.sql).some((hold) => !this.writing.has(hold.reservationId));
+    return this.mayHaveOrphans;
   }
 
   /** True once the room holds its concert; loads it from Postgres on first use. */
