@@ -2,9 +2,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { uniqueId, userToken } from '../helpers/api.ts';
 import { balanceOf, charge, use } from '../helpers/balance.ts';
 import { clearFault, setFault } from '../helpers/faults.ts';
-import { expectLedgerMatchesBalance } from '../helpers/invariants.ts';
+import { checkInvariantsAfterEach, expectLedgerMatchesBalance } from '../helpers/invariants.ts';
 import { directQuery } from '../helpers/postgres.ts';
 import { expectProblem } from '../helpers/problem.ts';
+
+checkInvariantsAfterEach();
 
 async function newUser(startingBalance: number) {
   const userId = uniqueId('lost-reply');
