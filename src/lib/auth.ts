@@ -4,6 +4,20 @@ import { unauthenticated } from './errors.ts';
 /** `typ` header of user tokens. Queue tokens carry another, so neither passes for the other. */
 export const USER_TOKEN_TYPE = 'JWT';
 
+/** Longest user id (a token's `sub`) accepted anywhere. @default 64 */
+export const USER_ID_MAX_LENGTH = 64;
+
+/**
+ * Characters a user id may use: printable, and safe in Redis keys, log lines and rate-limit keys.
+ * The dev-token endpoint's `UserIdSchema` and {@link verifyUserToken} both hold ids to it.
+ */
+export const USER_ID_PATTERN = /^[A-Za-z0-9._:@-]+$/;
+
+/** True for a user id within {@link USER_ID_MAX_LENGTH} and {@link USER_ID_PATTERN}. */
+export function isValidUserId(value: unknown): value is string {
+  return typeof value === 'string' && value.length >= 1 && value.length <= USER_ID_MAX_LENGTH && USER_ID_PATTERN.test(value);
+}
+
 /** Lifetime of tokens minted by `POST /auth/dev-token`. @default 3600 */
 export const DEV_TOKEN_TTL_SECONDS = 3600;
 
@@ -35,7 +49,9 @@ export async function signUserToken(
 
 /**
  * Verifies a user token and returns its user id. HS256 only (so `alg: none` and key-confusion
- * tricks fail), `exp` and `sub` required, and the `typ` header must not be a queue token's.
+ * tricks fail), `exp` and `sub` required, and the `typ` header must not be a queue token's. A
+ * correctly signed `sub` is still held to the user-id rules ({@link isValidUserId}): it becomes a
+ * Redis key, a Postgres value and a log field, and nothing downstream should have to bound it.
  */
 export async function verifyUserToken(secret: string, token: string): Promise<string> {
   try {
@@ -44,7 +60,7 @@ export async function verifyUserToken(secret: string, token: string): Promise<st
       requiredClaims: ['exp', 'sub'],
       typ: USER_TOKEN_TYPE,
     });
-    if (!payload.sub) throw unauthenticated('Token has an empty subject');
+    if (!isValidUserId(payload.sub)) throw unauthenticated('Token subject is not a valid user id');
     return payload.sub;
   } catch (error) {
     if (error instanceof joseErrors.JWTExpired) throw unauthenticated('Token has expired');

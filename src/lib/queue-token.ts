@@ -1,5 +1,5 @@
 import { SignJWT, errors as joseErrors, jwtVerify } from 'jose';
-import { secretKey } from './auth.ts';
+import { isValidUserId, secretKey } from './auth.ts';
 import { AppError } from './errors.ts';
 
 /** `typ` header of queue tokens; user tokens carry `JWT`, so neither passes for the other. */
@@ -15,6 +15,9 @@ export interface QueueClaims {
   seq: number;
   jti: string;
 }
+
+/** Concert ids and token ids are UUIDs; anything else in a signed token is refused, not passed on. */
+const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export const invalidQueueToken = (detail: string) =>
   new AppError(401, 'INVALID_QUEUE_TOKEN', 'Invalid queue token', detail, {
@@ -36,8 +39,9 @@ export function signQueueToken(secret: string, claims: QueueClaims, issuedAt: nu
 }
 
 /**
- * Verifies a queue token: HS256 only, queue `typ`, every claim present and well-typed. Says nothing
- * about admission; the room decides that from `seq`.
+ * Verifies a queue token: HS256 only, queue `typ`, every claim present and well-formed (`sub` a
+ * valid user id, `cid` and `jti` UUIDs, `seq` a positive safe integer). Says nothing about
+ * admission; the room decides that from `seq`.
  */
 export async function verifyQueueToken(secret: string, token: string): Promise<QueueClaims> {
   try {
@@ -47,10 +51,16 @@ export async function verifyQueueToken(secret: string, token: string): Promise<Q
       requiredClaims: ['sub', 'cid', 'seq', 'jti', 'iat', 'exp'],
     });
     const { sub, cid, seq, jti } = payload;
-    if (typeof sub !== 'string' || !sub || typeof cid !== 'string' || typeof jti !== 'string') {
-      throw invalidQueueToken('Queue token claims are malformed');
-    }
-    if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 1) throw invalidQueueToken('Queue token claims are malformed');
+    const wellFormed =
+      isValidUserId(sub) &&
+      typeof cid === 'string' &&
+      UUID_PATTERN.test(cid) &&
+      typeof jti === 'string' &&
+      UUID_PATTERN.test(jti) &&
+      typeof seq === 'number' &&
+      Number.isSafeInteger(seq) &&
+      seq >= 1;
+    if (!wellFormed) throw invalidQueueToken('Queue token claims are malformed');
     return { userId: sub, concertId: cid, seq, jti };
   } catch (error) {
     if (error instanceof joseErrors.JWTExpired) throw invalidQueueToken('Queue token has expired; join the line again');

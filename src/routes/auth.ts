@@ -1,18 +1,17 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { signUserToken } from '../lib/auth.ts';
+import { signUserToken, USER_ID_MAX_LENGTH, USER_ID_PATTERN } from '../lib/auth.ts';
 import { AppError } from '../lib/errors.ts';
 import { requireUser } from '../lib/middleware.ts';
 import { problemResponse } from '../lib/problem-schemas.ts';
 import type { App } from '../types.ts';
 
-/** User ids are opaque to us, but bounded and printable so they are safe in keys and logs. */
-export const UserIdSchema = z
-  .string()
-  .min(1)
-  .max(64)
-  .regex(/^[A-Za-z0-9._:@-]+$/, 'letters, digits and . _ : @ - only');
+/**
+ * User ids are opaque to us, but bounded and printable so they are safe in keys and logs. The same
+ * rules bound a token's `sub` when it is verified (src/lib/auth.ts).
+ */
+export const UserIdSchema = z.string().min(1).max(USER_ID_MAX_LENGTH).regex(USER_ID_PATTERN, 'letters, digits and . _ : @ - only');
 
-const DevTokenRequest = z.strictObject({ userId: UserIdSchema }).openapi('DevTokenRequest');
+export const DevTokenRequest = z.strictObject({ userId: UserIdSchema }).openapi('DevTokenRequest');
 const DevTokenResponse = z
   .object({ token: z.string(), tokenType: z.literal('Bearer'), userId: z.string(), expiresAt: z.string() })
   .openapi('DevToken');
