@@ -18,6 +18,27 @@ export function isValidUserId(value: unknown): value is string {
   return typeof value === 'string' && value.length >= 1 && value.length <= USER_ID_MAX_LENGTH && USER_ID_PATTERN.test(value);
 }
 
+/** Longest token (user or queue) accepted; ours are a few hundred bytes. @default 4096 */
+export const MAX_TOKEN_LENGTH = 4096;
+
+const BASE64URL_SEGMENTS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+
+/**
+ * True for a compact JWS of bounded length in canonical base64url. The JWT library also decodes
+ * standard base64 characters and ignores a signature's padding bits, so one token could be written
+ * several ways; only the one spelling we issue is accepted, and junk is refused before any HMAC.
+ */
+export function isCanonicalToken(token: string): boolean {
+  if (token.length > MAX_TOKEN_LENGTH || !BASE64URL_SEGMENTS.test(token)) return false;
+  const signature = token.slice(token.lastIndexOf('.') + 1);
+  try {
+    const bytes = atob(signature.replaceAll('-', '+').replaceAll('_', '/'));
+    return btoa(bytes).replaceAll('+', '-').replaceAll('/', '_').replace(/=+$/, '') === signature;
+  } catch {
+    return false;
+  }
+}
+
 /** Lifetime of tokens minted by `POST /auth/dev-token`. @default 3600 */
 export const DEV_TOKEN_TTL_SECONDS = 3600;
 
@@ -54,6 +75,7 @@ export async function signUserToken(
  * Redis key, a Postgres value and a log field, and nothing downstream should have to bound it.
  */
 export async function verifyUserToken(secret: string, token: string): Promise<string> {
+  if (!isCanonicalToken(token)) throw unauthenticated('Token is invalid');
   try {
     const { payload } = await jwtVerify(token, secretKey(secret, 'AUTH_SECRET'), {
       algorithms: ['HS256'],

@@ -1,5 +1,5 @@
 import { SignJWT, errors as joseErrors, jwtVerify } from 'jose';
-import { isValidUserId, secretKey } from './auth.ts';
+import { isCanonicalToken, isValidUserId, secretKey } from './auth.ts';
 import { AppError } from './errors.ts';
 
 /** `typ` header of queue tokens; user tokens carry `JWT`, so neither passes for the other. */
@@ -24,6 +24,10 @@ export const invalidQueueToken = (detail: string) =>
     headers: { 'WWW-Authenticate': 'QueueToken realm="frontrow", error="invalid_token"' },
   });
 
+/** A queue token presented beside another user's user token. */
+export const queueTokenOfAnotherUser = () =>
+  new AppError(403, 'QUEUE_TOKEN_MISMATCH', 'Queue token does not match', 'The queue token belongs to another user');
+
 /**
  * Signs a queue token. `issuedAt` comes from the room, so re-joining yields the very same token.
  * @param issuedAt seconds since the epoch
@@ -44,6 +48,7 @@ export function signQueueToken(secret: string, claims: QueueClaims, issuedAt: nu
  * admission; the room decides that from `seq`.
  */
 export async function verifyQueueToken(secret: string, token: string): Promise<QueueClaims> {
+  if (!isCanonicalToken(token)) throw invalidQueueToken('Queue token is invalid');
   try {
     const { payload } = await jwtVerify(token, secretKey(secret, 'QUEUE_TOKEN_SECRET'), {
       algorithms: ['HS256'],

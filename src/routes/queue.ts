@@ -5,7 +5,7 @@ import type { AdmissionSnapshot } from '../durable-objects/concert-room/model.ts
 import { publishSnapshot, readSnapshot } from '../lib/edge-cache.ts';
 import { AppError } from '../lib/errors.ts';
 import { logJson } from '../lib/logging.ts';
-import { requireQueueToken, requireUser } from '../lib/middleware.ts';
+import { checkOptionalUser, optionalUserMatchesQueueToken, requireQueueToken, requireUser } from '../lib/middleware.ts';
 import { problemResponse } from '../lib/problem-schemas.ts';
 import { invalidQueueToken, verifyQueueToken } from '../lib/queue-token.ts';
 import { UuidSchema } from '../lib/schemas.ts';
@@ -47,14 +47,48 @@ const statusRoute = createRoute({
   method: 'get',
   path: '/queue/status',
   tags: ['queue'],
-  summary: 'Your place in line, or your session; send the queue token as Queue-Token',
+  summary: 'Your place in line, or your session; send the queue token as Queue-Token (and, optionally, your user token)',
   request: { headers: z.object({ 'queue-token': z.string().optional() }) },
-  middleware: [requireQueueToken] as const,
+  middleware: [requireQueueToken, optionalUserMatchesQueueToken] as const,
   responses: {
     200: { description: 'Current status', content: { 'application/json': { schema: QueueStatusSchema } } },
-    401: problemResponse('Missing or invalid queue token (INVALID_QUEUE_TOKEN)'),
+    401: problemResponse('Missing or invalid queue token, or an invalid user token (INVALID_QUEUE_TOKEN, UNAUTHENTICATED)'),
+    403: problemResponse('The user token given is not the queue token’s user (QUEUE_TOKEN_MISMATCH)'),
   },
 });
+
+/** The queue WebSocket's subprotocol; the server echoes only this one back. */
+export const WS_PROTOCOL = 'frontrow.v1';
+
+/** Prefix of the subprotocol that carries the queue token: `token.<queue token>`. */
+export const WS_TOKEN_PROTOCOL_PREFIX = 'token.';
+
+/** RFC 9745 `Deprecation` header sent on upgrades that still carry `?token=` (deprecated 2026-11-25). */
+const WS_QUERY_TOKEN_DEPRECATED = '@1795564800';
+
+/**
+ * The queue token of a WebSocket upgrade. Preferred: offered as the subprotocol `token.<jwt>` beside
+ * `frontrow.v1` (`new WebSocket(url, ['frontrow.v1', 'token.' + jwt])`), so it never appears in a
+ * URL that proxies and logs record. Deprecated but still accepted (DESIGN.md §2 lists it): `?token=`.
+ */
+function wsQueueToken(c: Context<AppEnv>): { token: string; protocol?: string } {
+  const offered = (c.req.header('Sec-WebSocket-Protocol') ?? '')
+    .split(',')
+    .map((protocol) => protocol.trim())
+    .filter(Boolean);
+  if (offered.length > 0) {
+    if (!offered.includes(WS_PROTOCOL)) {
+      throw new AppError(400, 'VALIDATION_FAILED', 'Request is invalid', `Offer the "${WS_PROTOCOL}" subprotocol`);
+    }
+    const tokens = offered.filter((protocol) => protocol.startsWith(WS_TOKEN_PROTOCOL_PREFIX));
+    const [token] = tokens;
+    if (tokens.length !== 1 || !token) throw invalidQueueToken(`Offer the queue token as one "${WS_TOKEN_PROTOCOL_PREFIX}<token>" subprotocol`);
+    return { token: token.slice(WS_TOKEN_PROTOCOL_PREFIX.length), protocol: WS_PROTOCOL };
+  }
+  const token = c.req.query('token');
+  if (!token) throw invalidQueueToken(`Offer the queue token as the subprotocol "${WS_TOKEN_PROTOCOL_PREFIX}<token>" beside "${WS_PROTOCOL}"`);
+  return { token };
+}
 
 function queueDeps(c: Context<AppEnv>, concertId: string): QueueDeps {
   return {
@@ -77,19 +111,27 @@ export function registerQueueRoutes(app: App): void {
     return c.json(await queueStatus({ ...queueDeps(c, claims.concertId), cached }, claims), 200);
   });
 
-  // WebSocket upgrades are not JSON routes; documented in the README and DESIGN.md.
+  // WebSocket upgrades are not JSON routes; documented in the README and DESIGN.md. The queue token
+  // comes as a subprotocol (see wsQueueToken); only the verified place in line reaches the room.
   app.get('/queue/ws', async (c) => {
     if (c.req.header('Upgrade')?.toLowerCase() !== 'websocket') {
       throw new AppError(426, 'UPGRADE_REQUIRED', 'Upgrade required', 'Open this URL as a WebSocket', { headers: { Upgrade: 'websocket' } });
     }
-    const token = c.req.query('token');
-    if (!token) throw invalidQueueToken('Pass the queue token as ?token=');
+    const { token, protocol } = wsQueueToken(c);
     const claims = await verifyQueueToken(c.env.QUEUE_TOKEN_SECRET, token);
+    await checkOptionalUser(c.env.AUTH_SECRET, c.req.header('Authorization'), claims);
+    // Only what the room needs crosses over: never the token itself (not even in the URL).
     const headers = new Headers({ Upgrade: 'websocket', [WS_SEQ_HEADER]: String(claims.seq), [WS_USER_HEADER]: claims.userId });
-    const response = await c.env.CONCERT_ROOM.getByName(claims.concertId).fetch(new Request(c.req.url, { headers }));
+    const url = new URL(c.req.url);
+    const response = await c.env.CONCERT_ROOM.getByName(claims.concertId).fetch(new Request(`${url.origin}${url.pathname}`, { headers }));
     if (response.status === 403) throw invalidQueueToken('Queue token does not match a place in this line');
     if (response.status === 404) throw new AppError(404, 'CONCERT_NOT_FOUND', 'Not found', `No concert ${claims.concertId}`);
     // A fresh response: the room's has immutable headers, and the middleware adds security headers.
-    return new Response(null, { status: response.status, webSocket: response.webSocket });
+    // A client that offered subprotocols must get exactly one of them back, or it drops the socket.
+    return new Response(null, {
+      status: response.status,
+      webSocket: response.webSocket,
+      headers: protocol ? { 'Sec-WebSocket-Protocol': protocol } : { Deprecation: WS_QUERY_TOKEN_DEPRECATED },
+    });
   });
 }

@@ -141,7 +141,6 @@ export async function userTokenForgeries(victim: string, queueToken: string): Pr
     { name: 'four segments', token: `${good}.AAAA` },
     { name: 'two segments', token: good.split('.').slice(0, 2).join('.') },
     { name: 'padding added', token: `${good}==` },
-    { name: 'standard base64 characters', token: good.replaceAll('-', '+').replaceAll('_', '/') },
     { name: 'missing exp', token: await hsToken(env.AUTH_SECRET, { sub: victim, iat: now() }, { typ: 'JWT' }) },
     { name: 'missing sub', token: await hsToken(env.AUTH_SECRET, { iat: now(), exp: now() + 3600 }, { typ: 'JWT' }) },
     { name: 'expired', token: await hsToken(env.AUTH_SECRET, { ...claims, iat: now() - 7200, exp: now() - 3600 }, { typ: 'JWT' }) },
@@ -166,6 +165,13 @@ export async function userTokenForgeries(victim: string, queueToken: string): Pr
   for (const { name, sub } of HOSTILE_SUBJECTS) {
     forgeries.push({ name: `correctly signed, ${name}`, token: await hsToken(env.AUTH_SECRET, userClaims(sub), { typ: USER_TOKEN_TYPE }) });
   }
+  // The same bytes spelled in standard base64, or with a signature's padding bits set: only when
+  // that spelling differs from the real token (a token without "-" or "_" reads the same both ways).
+  const standard = good.replaceAll('-', '+').replaceAll('_', '/');
+  if (standard !== good) forgeries.push({ name: 'standard base64 characters', token: standard });
+  const last = good.at(-1)!;
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+  forgeries.push({ name: 'signature padding bits set', token: `${good.slice(0, -1)}${alphabet[alphabet.indexOf(last) | 3]!}` });
   return forgeries;
 }
 
