@@ -3,6 +3,7 @@ import { listConcertsByDate } from '../db/concerts-repo.ts';
 import { cachedConcertList, CONCERT_LIST_TTL_SECONDS, edgeResponse } from '../lib/edge-cache.ts';
 import { validationFailed } from '../lib/errors.ts';
 import { problemResponse } from '../lib/problem-schemas.ts';
+import { limitByAddress } from '../lib/rate-limit.ts';
 import { ConcertIdParams, DateSchema, UuidSchema } from '../lib/schemas.ts';
 import { concertDetails, seatMap, type RoomReadDeps } from '../services/concert-reads.ts';
 import { concertView } from '../services/concerts.ts';
@@ -46,11 +47,15 @@ export const SeatSchema = z
   .object({ seatNumber: z.number().int(), section: z.string(), price: z.number().int(), status: SeatStatusSchema })
   .openapi('Seat');
 
+/** Public reads share one per-address budget (src/lib/rate-limit.ts). */
+const readLimited = problemResponse('Too many reads from this address (RATE_LIMITED, with Retry-After)');
+
 const listRoute = createRoute({
   method: 'get',
   path: '/concerts',
   tags: ['concerts'],
   summary: 'Concerts on a date (date=) or in a range (from=, to=), edge-cached',
+  middleware: [limitByAddress('read')] as const,
   request: { query: ListQuery },
   responses: {
     200: {
@@ -58,6 +63,7 @@ const listRoute = createRoute({
       content: { 'application/json': { schema: z.object({ concerts: z.array(ConcertSummarySchema) }) } },
     },
     400: problemResponse('Bad dates (VALIDATION_FAILED)'),
+    429: readLimited,
   },
 });
 
@@ -66,10 +72,12 @@ const detailRoute = createRoute({
   path: '/concerts/{id}',
   tags: ['concerts'],
   summary: 'A concert with live seat counts (edge-cached, at most about a second old: see Age)',
+  middleware: [limitByAddress('read')] as const,
   request: { params: ConcertIdParams },
   responses: {
     200: { description: 'The concert', content: { 'application/json': { schema: ConcertSummarySchema.extend({ counts: CountsSchema }) } } },
     404: problemResponse('No such concert (CONCERT_NOT_FOUND)'),
+    429: readLimited,
   },
 });
 
@@ -78,10 +86,12 @@ const seatsRoute = createRoute({
   path: '/concerts/{id}/seats',
   tags: ['concerts'],
   summary: 'The live seat map, from the concert’s room (edge-cached, at most about a second old: see Age)',
+  middleware: [limitByAddress('read')] as const,
   request: { params: ConcertIdParams, query: z.object({ status: SeatStatusSchema.optional() }) },
   responses: {
     200: { description: 'Seats by number', content: { 'application/json': { schema: z.object({ concertId: UuidSchema, seats: z.array(SeatSchema) }) } } },
     404: problemResponse('No such concert (CONCERT_NOT_FOUND)'),
+    429: readLimited,
   },
 });
 

@@ -8,6 +8,7 @@ import { logJson } from '../lib/logging.ts';
 import { checkOptionalUser, optionalUserMatchesQueueToken, requireQueueToken, requireUser } from '../lib/middleware.ts';
 import { problemResponse } from '../lib/problem-schemas.ts';
 import { invalidQueueToken, verifyQueueToken } from '../lib/queue-token.ts';
+import { checkAddressLimit, checkUserLimit, limitByAddress, limitByUser } from '../lib/rate-limit.ts';
 import { UuidSchema } from '../lib/schemas.ts';
 import { joinQueue, queueStatus, type QueueDeps } from '../services/queue.ts';
 import type { App, AppEnv } from '../types.ts';
@@ -33,13 +34,14 @@ const joinRoute = createRoute({
   tags: ['queue'],
   summary: 'Join a concert’s waiting line; joining again keeps the same place',
   security: [{ userToken: [] }],
-  middleware: [requireUser] as const,
+  middleware: [limitByAddress('join'), requireUser, limitByUser('join', (c) => c.get('userId'))] as const,
   request: { body: { required: true, content: { 'application/json': { schema: JoinRequestSchema } } } },
   responses: {
     201: { description: 'Your place and queue token', content: { 'application/json': { schema: JoinResponseSchema } } },
     400: problemResponse('Invalid body (VALIDATION_FAILED)'),
     401: problemResponse('Missing or invalid user token (UNAUTHENTICATED)'),
     404: problemResponse('No such concert (CONCERT_NOT_FOUND)'),
+    429: problemResponse('Too many joins from this user or address (RATE_LIMITED, with Retry-After)'),
   },
 });
 
@@ -49,11 +51,17 @@ const statusRoute = createRoute({
   tags: ['queue'],
   summary: 'Your place in line, or your session; send the queue token as Queue-Token (and, optionally, your user token)',
   request: { headers: z.object({ 'queue-token': z.string().optional() }) },
-  middleware: [requireQueueToken, optionalUserMatchesQueueToken] as const,
+  middleware: [
+    limitByAddress('status'),
+    requireQueueToken,
+    optionalUserMatchesQueueToken,
+    limitByUser('status', (c) => c.get('queueClaims').userId),
+  ] as const,
   responses: {
     200: { description: 'Current status', content: { 'application/json': { schema: QueueStatusSchema } } },
     401: problemResponse('Missing or invalid queue token, or an invalid user token (INVALID_QUEUE_TOKEN, UNAUTHENTICATED)'),
     403: problemResponse('The user token given is not the queue token’s user (QUEUE_TOKEN_MISMATCH)'),
+    429: problemResponse('Too many polls from this user or address (RATE_LIMITED, with Retry-After)'),
   },
 });
 
@@ -117,9 +125,11 @@ export function registerQueueRoutes(app: App): void {
     if (c.req.header('Upgrade')?.toLowerCase() !== 'websocket') {
       throw new AppError(426, 'UPGRADE_REQUIRED', 'Upgrade required', 'Open this URL as a WebSocket', { headers: { Upgrade: 'websocket' } });
     }
+    await checkAddressLimit(c, 'ws');
     const { token, protocol } = wsQueueToken(c);
     const claims = await verifyQueueToken(c.env.QUEUE_TOKEN_SECRET, token);
     await checkOptionalUser(c.env.AUTH_SECRET, c.req.header('Authorization'), claims);
+    await checkUserLimit(c, 'ws', claims.userId);
     // Only what the room needs crosses over: never the token itself (not even in the URL).
     const headers = new Headers({ Upgrade: 'websocket', [WS_SEQ_HEADER]: String(claims.seq), [WS_USER_HEADER]: claims.userId });
     const url = new URL(c.req.url);

@@ -10,6 +10,7 @@ import { findStoredResponse, idempotentInEffect, replayStored, respondRecorded }
 import type { TypedJsonResponse } from '../lib/edge-cache.ts';
 import { requireQueueToken, requireUser } from '../lib/middleware.ts';
 import { problemResponse } from '../lib/problem-schemas.ts';
+import { limitByAddress, limitByUser } from '../lib/rate-limit.ts';
 import { DateSchema, UuidSchema } from '../lib/schemas.ts';
 import { concertNotFound } from '../services/queue.ts';
 import { cancelReservation, holdSeats, readReservation } from '../services/reservations.ts';
@@ -69,7 +70,7 @@ const holdRoute = createRoute({
   tags: ['reservations'],
   summary: 'Hold 1–4 seats, all or nothing (user token + admitted Queue-Token)',
   security: [{ userToken: [] }],
-  middleware: [requireUser, requireQueueToken, idempotentInEffect] as const,
+  middleware: [limitByAddress('hold'), requireUser, requireQueueToken, limitByUser('hold', (c) => c.get('userId')), idempotentInEffect] as const,
   request: {
     headers: z.object({ 'queue-token': z.string().optional(), 'idempotency-key': z.string().max(255).optional() }),
     body: { required: true, content: { 'application/json': { schema: HoldRequestSchema } } },
@@ -82,6 +83,7 @@ const holdRoute = createRoute({
     404: problemResponse('No such concert or seat (CONCERT_NOT_FOUND, SEAT_NOT_FOUND)'),
     409: problemResponse('A seat is taken (SEAT_UNAVAILABLE, with `seats`)'),
     422: problemResponse('More than 4 seats per person (HOLD_LIMIT)'),
+    429: problemResponse('Too many holds from this user or address (RATE_LIMITED, with Retry-After)'),
     503: problemResponse('Postgres unavailable; nothing was held (DEPENDENCY_UNAVAILABLE)'),
   },
 });
@@ -91,6 +93,8 @@ const readRoute = createRoute({
   path: '/reservations/{key}',
   tags: ['reservations'],
   summary: 'A reservation by id (owner only), or — the seed’s call — available seats of the concert on a date (YYYY-MM-DD)',
+  // Counted as a public read per client address, whichever of the two it is.
+  middleware: [limitByAddress('read')] as const,
   request: {
     params: z.object({ key: z.string().openapi({ param: { name: 'key', in: 'path' }, example: '2026-12-24' }) }),
     query: z.object({ concertId: UuidSchema.optional() }),
@@ -103,6 +107,7 @@ const readRoute = createRoute({
     400: problemResponse('Neither a uuid nor a valid date, or a date with several concerts and no concertId'),
     401: problemResponse('Reading a reservation needs a user token'),
     404: problemResponse('No such reservation (or not yours), or no concert that day'),
+    429: problemResponse('Too many reads from this address (RATE_LIMITED, with Retry-After)'),
   },
 });
 
