@@ -14,7 +14,7 @@ import type { App, AppEnv } from '../types.ts';
 /** Points per charge or use (DESIGN.md §3): an integer, so 1e309, 2^53, "100" and 1.5 are all refused. */
 export const AmountSchema = z.number().int().min(1).max(1_000_000);
 
-const AmountRequest = z.strictObject({ amount: AmountSchema }).openapi('AmountRequest');
+export const AmountRequest = z.strictObject({ amount: AmountSchema }).openapi('AmountRequest');
 const BalanceSchema = z.object({ userId: z.string(), balance: z.number().int() }).openapi('Balance');
 const NewBalanceSchema = z.object({ balance: z.number().int() }).openapi('NewBalance');
 const LedgerEntrySchema = z
@@ -71,6 +71,11 @@ const balanceOfRoute = createRoute({
   },
 });
 
+export const HistoryQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  before: z.coerce.number().int().min(1).optional(),
+});
+
 const historyRoute = createRoute({
   method: 'get',
   path: '/balance/history',
@@ -79,7 +84,7 @@ const historyRoute = createRoute({
   security: [{ userToken: [] }],
   middleware: [requireUser] as const,
   request: {
-    query: z.object({ limit: z.coerce.number().int().min(1).max(200).default(50), before: z.coerce.number().int().min(1).optional() }),
+    query: HistoryQuery,
   },
   responses: {
     200: {

@@ -36,7 +36,7 @@ export const ConcertSummarySchema = z
   })
   .openapi('ConcertSummary');
 
-const ListQuery = z.object({
+export const ListQuery = z.object({
   date: DateSchema.optional(),
   from: DateSchema.optional(),
   to: DateSchema.optional(),

@@ -12,7 +12,7 @@ import { payForReservation, type PaymentDeps } from '../services/payments.ts';
 import type { App, AppEnv } from '../types.ts';
 import { common, idempotencyHeader } from './common.ts';
 
-const PaymentRequest = z.strictObject({ reservationId: UuidSchema }).openapi('PaymentRequest');
+export const PaymentRequest = z.strictObject({ reservationId: UuidSchema }).openapi('PaymentRequest');
 const PaymentSchema = z
   .object({ paymentId: UuidSchema, reservationId: UuidSchema, amount: z.number().int(), balance: z.number().int(), status: z.literal('confirmed') })
   .openapi('Payment');
