@@ -646,6 +646,24 @@ export class ConcertRoom extends DurableObject<Env> {
     }
   }
 
+  /** Publishes the current snapshot to the edge cache (this location's; others refresh within its TTL). */
+  private async publish(): Promise<void> {
+    clearTimeout(this.publishTimer);
+    this.publishTimer = undefined;
+    const concertId = this.ctx.id.name;
+    if (!concertId) return;
+    const snap = this.snapshot();
+    const json = JSON.stringify(snap);
+    if (json === this.publishedSnapshot) return;
+    this.publishedSnapshot = json;
+    try {
+      await publishSnapshot(concertId, snap);
+    } catch (error) {
+      this.publishedSnapshot = undefined;
+      logJson('warn', 'snapshot publish failed', { concertId, ...describeError(error) });
+    }
+  }
+
   /**
    * Sends the gathered pushes. Waiting sockets get their status from their seq and the snapshot
    * alone (no SQL per socket); a place is looked up only when its own status changed.
@@ -711,24 +729,6 @@ export class ConcertRoom extends DurableObject<Env> {
     });
     await this.settle();
     return held;
-  }
-
-  /** Publishes the current snapshot to the edge cache (this location's; others refresh within its TTL). */
-  private async publish(): Promise<void> {
-    clearTimeout(this.publishTimer);
-    this.publishTimer = undefined;
-    const concertId = this.ctx.id.name;
-    if (!concertId) return;
-    const snap = this.snapshot();
-    const json = JSON.stringify(snap);
-    if (json === this.publishedSnapshot) return;
-    this.publishedSnapshot = json;
-    try {
-      await publishSnapshot(concertId, snap);
-    } catch (error) {
-      this.publishedSnapshot = undefined;
-      logJson('warn', 'snapshot publish failed', { concertId, ...describeError(error) });
-    }
   }
 
   /**
