@@ -44,10 +44,21 @@ export const DEV_TOKEN_TTL_SECONDS = 3600;
 
 const encoder = new TextEncoder();
 
-/** Decodes a shared HS256 secret; rejects short ones so a misconfigured deploy fails loudly. */
-export function secretKey(secret: string, name: string): Uint8Array {
-  const key = encoder.encode(secret);
-  if (key.byteLength < 32) throw new Error(`${name} must be at least 32 bytes`);
+/** HS256 keys by secret, imported once per isolate: handing jose raw bytes re-imports them on every sign and verify. */
+const importedKeys = new Map<string, Promise<CryptoKey>>();
+
+/**
+ * The HS256 key of a shared secret, as a CryptoKey for sign and verify. Rejects secrets shorter
+ * than 32 bytes so a misconfigured deploy fails loudly.
+ */
+export function secretKey(secret: string, name: string): Promise<CryptoKey> {
+  let key = importedKeys.get(secret);
+  if (!key) {
+    const bytes = encoder.encode(secret);
+    if (bytes.byteLength < 32) throw new Error(`${name} must be at least 32 bytes`);
+    key = crypto.subtle.importKey('raw', bytes, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign', 'verify']);
+    importedKeys.set(secret, key);
+  }
   return key;
 }
 
@@ -64,7 +75,7 @@ export async function signUserToken(
     .setSubject(userId)
     .setIssuedAt(issuedAt)
     .setExpirationTime(expiresAt)
-    .sign(secretKey(secret, 'AUTH_SECRET'));
+    .sign(await secretKey(secret, 'AUTH_SECRET'));
   return { token, expiresAt: new Date(expiresAt * 1000) };
 }
 
@@ -77,7 +88,7 @@ export async function signUserToken(
 export async function verifyUserToken(secret: string, token: string): Promise<string> {
   if (!isCanonicalToken(token)) throw unauthenticated('Token is invalid');
   try {
-    const { payload } = await jwtVerify(token, secretKey(secret, 'AUTH_SECRET'), {
+    const { payload } = await jwtVerify(token, await secretKey(secret, 'AUTH_SECRET'), {
       algorithms: ['HS256'],
       requiredClaims: ['exp', 'sub'],
       typ: USER_TOKEN_TYPE,

@@ -32,14 +32,14 @@ export const queueTokenOfAnotherUser = () =>
  * Signs a queue token. `issuedAt` comes from the room, so re-joining yields the very same token.
  * @param issuedAt seconds since the epoch
  */
-export function signQueueToken(secret: string, claims: QueueClaims, issuedAt: number): Promise<string> {
+export async function signQueueToken(secret: string, claims: QueueClaims, issuedAt: number): Promise<string> {
   return new SignJWT({ cid: claims.concertId, seq: claims.seq })
     .setProtectedHeader({ alg: 'HS256', typ: QUEUE_TOKEN_TYPE })
     .setSubject(claims.userId)
     .setJti(claims.jti)
     .setIssuedAt(issuedAt)
     .setExpirationTime(issuedAt + QUEUE_TOKEN_TTL_SECONDS)
-    .sign(secretKey(secret, 'QUEUE_TOKEN_SECRET'));
+    .sign(await secretKey(secret, 'QUEUE_TOKEN_SECRET'));
 }
 
 /**
@@ -50,7 +50,7 @@ export function signQueueToken(secret: string, claims: QueueClaims, issuedAt: nu
 export async function verifyQueueToken(secret: string, token: string): Promise<QueueClaims> {
   if (!isCanonicalToken(token)) throw invalidQueueToken('Queue token is invalid');
   try {
-    const { payload } = await jwtVerify(token, secretKey(secret, 'QUEUE_TOKEN_SECRET'), {
+    const { payload } = await jwtVerify(token, await secretKey(secret, 'QUEUE_TOKEN_SECRET'), {
       algorithms: ['HS256'],
       typ: QUEUE_TOKEN_TYPE,
       requiredClaims: ['sub', 'cid', 'seq', 'jti', 'iat', 'exp'],
