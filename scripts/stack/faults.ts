@@ -26,6 +26,7 @@
  * The control paths are handled before any fault applies, so they keep working in every mode.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { readBody, sendJson } from './http-json.ts';
 
 /** The behaviours an adapter can be switched to. */
 export type FaultMode = 'none' | 'refuse' | 'drop' | 'delay' | 'cut-replies' | 'swallow-replies';
@@ -57,20 +58,7 @@ const ACTIONS: readonly ServerAction[] = ['stop', 'start', 'pause', 'resume'];
 export const losesReplies = (mode: FaultMode): mode is 'cut-replies' | 'swallow-replies' => mode === 'cut-replies' || mode === 'swallow-replies';
 const DEFAULT_DELAY_MS = 1000;
 
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const payload = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) });
-  res.end(payload);
-}
 
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
-}
 
 /** One adapter's fault switch plus the HTTP handler that flips it. */
 export class FaultSwitch {

@@ -25,6 +25,7 @@ import net from 'node:net';
 import pg from 'pg';
 import type { FaultSwitch } from './faults.ts';
 import { losesReplies, sleep } from './faults.ts';
+import { readBody, sendJson } from './http-json.ts';
 
 /** Path of the endpoint on the adapter. */
 export const SQL_PATH = '/sql';
@@ -70,21 +71,7 @@ const ISOLATION_LEVELS: Record<string, string> = {
 /** Every type's text as is: the driver runs its own type parsers on the values (raw text output). */
 const RAW_TEXT_TYPES = { getTypeParser: () => (value: string) => value } as unknown as pg.CustomTypesConfig;
 
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  if (res.headersSent || res.destroyed) return;
-  const payload = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) });
-  res.end(payload);
-}
 
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
-}
 
 function toQuery(value: unknown): SqlQuery {
   if (typeof value !== 'object' || value === null) throw new BadRequest('each query must be an object {query, params}');

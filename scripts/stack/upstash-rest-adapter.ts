@@ -23,6 +23,7 @@ import { FAULT_PATH, FaultSwitch, losesReplies, sleep, type ServerControl } from
 import { listenOnFreePort } from './free-port.ts';
 import { RespError, RespPool } from './resp.ts';
 import type { RespValue } from './resp.ts';
+import { readBodyBytes, sendJson } from './http-json.ts';
 
 /** A running Upstash REST adapter. */
 export interface UpstashRestAdapter {
@@ -91,20 +92,7 @@ function toEntry(value: RespValue, base64: boolean): { result: unknown } | { err
   return value instanceof RespError ? { error: value.message } : { result: toJson(value, base64) };
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const payload = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) });
-  res.end(payload);
-}
 
-function readBody(req: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
-}
 
 function parseJson(body: Buffer): unknown {
   try {
@@ -139,7 +127,7 @@ export async function startUpstashRestAdapter(
 
   async function execute(req: IncomingMessage, url: URL): Promise<{ status: number; body: unknown; cutReply: boolean | 'swallow' }> {
     const base64 = String(req.headers['upstash-encoding'] ?? '').toLowerCase() === 'base64';
-    const body = await readBody(req);
+    const body = await readBodyBytes(req);
     const { mode, delayMs, match } = faults.state; // sampled on arrival
     if (mode === 'delay') await sleep(delayMs);
     // cut-replies: the command runs, its reply is lost (the connection is reset instead);

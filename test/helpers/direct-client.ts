@@ -1,34 +1,6 @@
-import pg from 'pg';
-import { inject } from 'vitest';
 import { directQuery } from './postgres.ts';
 
-interface EmitterLike {
-  emit(event: string, ...args: unknown[]): boolean;
-}
-
-/** A plain TCP connection straight to Postgres that a test keeps open, e.g. to hold a row lock. */
-export interface DirectClient {
-  query: <Row extends pg.QueryResultRow>(text: string, values?: unknown[]) => Promise<Row[]>;
-  close: () => Promise<void>;
-}
-
-/** Opens a {@link DirectClient}; close it in a `finally`. */
-export async function openDirectClient(): Promise<DirectClient> {
-  const client = new pg.Client({ connectionString: inject('databaseUrl') });
-  await client.connect();
-  // As in directQuery: the socket's ordinary close after end() must not surface as an error.
-  let ended = false;
-  const stream = (client as unknown as { connection: { stream: EmitterLike } }).connection.stream;
-  const emit = stream.emit.bind(stream);
-  stream.emit = (event: string, ...args: unknown[]) => (ended && event === 'error' ? false : emit(event, ...args));
-  return {
-    query: async <Row extends pg.QueryResultRow>(text: string, values: unknown[] = []) => (await client.query<Row>(text, values)).rows,
-    close: async () => {
-      ended = true;
-      await client.end();
-    },
-  };
-}
+export { openDirectClient, type DirectClient } from './postgres.ts';
 
 /**
  * Waits until some backend is blocked on a lock while running a statement that contains `fragment`
