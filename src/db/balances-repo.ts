@@ -1,6 +1,5 @@
 import type { PoolClient } from '@neondatabase/serverless';
-import { LIVE_RECORD, toStoredResponse, type IdempotencyClaim, type StoredResponse } from '../lib/idempotency.ts';
-import { sqlState } from './errors.ts';
+import { isRecordConflict, LIVE_RECORD, toStoredResponse, type IdempotencyClaim, type StoredResponse } from '../lib/idempotency.ts';
 import type { Sql } from './http.ts';
 
 /** Highest balance a user may have (DESIGN.md §3); the column's CHECK says the same. */
@@ -124,7 +123,7 @@ export async function moveBalanceOverHttp(sql: Sql, move: BalanceMove, claim: Id
     } catch (error) {
       // A duplicate recorded this key between our snapshot and our INSERT: nothing of ours
       // committed; the next round finds its record.
-      if (claim && sqlState(error) === '23505' && (error as { constraint?: unknown }).constraint === 'idempotency_keys_pkey') continue;
+      if (claim && isRecordConflict(error)) continue;
       throw error;
     }
     const row = rows[0] as

@@ -1,6 +1,6 @@
 import type { Pool } from '@neondatabase/serverless';
 import type { Sql } from './http.ts';
-import { LIVE_RECORD, type IdempotencyClaim } from '../lib/idempotency.ts';
+import { isRecordConflict, recordCtes, type IdempotencyClaim } from '../lib/idempotency.ts';
 import { isUniqueViolation } from './errors.ts';
 
 /** Anything with pg's `query(text, values)`: the room's pool or one of its clients. */
@@ -26,37 +26,6 @@ export interface RecordedResponse {
   status: number;
   body: string;
 }
-
-/**
- * CTEs (`stale_record`, `recorded`) that store `record` in the same statement as an effect, with
- * their parameter values (numbered from `firstParam`). The body is either the record's own string or
- * `bodySql`, an expression of the statement (when only the statement knows the answer). With
- * `whenCte`, the record is written only if that CTE returned a row (the effect happened).
- */
-function recordCtes(
-  claim: IdempotencyClaim | undefined,
-  firstParam: number,
-  options: { status: number; body: string } | { status: number; bodySql: string; whenCte: string },
-) {
-  const [user, key, hash, status, body] = [0, 1, 2, 3, 4].map((i) => `$${firstParam + i}`);
-  const ownBody = 'body' in options;
-  const values: unknown[] = claim ? [claim.userId, claim.key, claim.requestHash, options.status] : [null, null, null, null];
-  if (ownBody) values.push(claim ? options.body : null);
-  // Same shape as recordStatement() in lib/idempotency.ts: a stale record is replaced, a live one
-  // makes the INSERT fail on the primary key, which rolls the whole statement (the effect) back.
-  const ctes = `stale_record AS (
-      DELETE FROM idempotency_keys WHERE ${key}::text IS NOT NULL AND user_id = ${user} AND key = ${key} AND NOT (${LIVE_RECORD}) RETURNING 1
-    ), recorded AS (
-      INSERT INTO idempotency_keys (user_id, key, request_hash, status_code, body)
-      SELECT ${user}, ${key}, ${hash}, ${status}::int, to_jsonb(${ownBody ? `${body}::text` : options.bodySql})
-       WHERE ${key}::text IS NOT NULL AND (SELECT count(*) FROM stale_record) >= 0${ownBody ? '' : ` AND EXISTS (SELECT 1 FROM ${options.whenCte})`}
-    )`;
-  return { ctes, values };
-}
-
-/** True when a unique violation came from a live idempotency record rather than from a seat. */
-export const isRecordConflict = (error: unknown) =>
-  isUniqueViolation(error) && (error as { constraint?: string }).constraint === 'idempotency_keys_pkey';
 
 /**
  * Writes a hold in ONE statement (one round trip, atomic on its own): the reservation, its seats'

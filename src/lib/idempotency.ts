@@ -1,6 +1,7 @@
 import type { Context } from 'hono';
 import { createMiddleware } from 'hono/factory';
 import type { Redis } from '@upstash/redis/cloudflare';
+import { sqlState } from '../db/errors.ts';
 import type { Sql } from '../db/http.ts';
 import type { AppEnv } from '../types.ts';
 import { AppError, dependencyUnavailable, validationFailed } from './errors.ts';
@@ -86,25 +87,39 @@ export function lookupStatement(claim: IdempotencyClaim): Statement {
 }
 
 /**
- * Writes the response record, to run in the same transaction as the effect (after it, once the
- * response is known). `body` must be the exact bytes the route will send (build the response from
- * this very string, e.g. with {@link respondRecorded}).
+ * CTEs (`stale_record`, `recorded`) that store the response record in the same statement as an
+ * effect, with their parameter values (numbered from `firstParam`; all null without a claim, and
+ * then the CTEs write nothing). The body is the exact bytes the route will send: either a string
+ * of the caller's, or `bodySql`, an expression of the statement when only the statement knows the
+ * answer; with `whenCte`, the record is written only if that CTE returned a row (the effect happened).
  *
  * A plain INSERT on purpose: should a live record for the key exist after all (a duplicate slipped
- * past the in-flight claim, say after Redis lost it), the unique violation rolls the whole
- * transaction back, so a key never has two effects. An expired or incomplete record is deleted by the
- * same statement first (the INSERT reads the DELETE's count, which makes the DELETE run before it).
+ * past the in-flight claim, say after Redis lost it), the unique violation rolls the whole statement
+ * back, so a key never has two effects ({@link isRecordConflict} tells that error apart). An expired
+ * or incomplete record is deleted first (the INSERT reads the DELETE's count, which orders them).
  */
-export function recordStatement(claim: IdempotencyClaim, status: number, body: string | null): Statement {
-  return {
-    text: `WITH stale AS (
-             DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2 AND NOT (${LIVE_RECORD}) RETURNING 1
-           )
-           INSERT INTO idempotency_keys (user_id, key, request_hash, status_code, body)
-           SELECT $1, $2, $3, $4, to_jsonb($5::text) WHERE (SELECT count(*) FROM stale) >= 0`,
-    values: [claim.userId, claim.key, claim.requestHash, status, body],
-  };
+export function recordCtes(
+  claim: IdempotencyClaim | undefined,
+  firstParam: number,
+  options: { status: number; body: string } | { status: number; bodySql: string; whenCte: string },
+): { ctes: string; values: unknown[] } {
+  const [user, key, hash, status, body] = [0, 1, 2, 3, 4].map((i) => `$${firstParam + i}`);
+  const ownBody = 'body' in options;
+  const values: unknown[] = claim ? [claim.userId, claim.key, claim.requestHash, options.status] : [null, null, null, null];
+  if (ownBody) values.push(claim ? options.body : null);
+  const ctes = `stale_record AS (
+      DELETE FROM idempotency_keys WHERE ${key}::text IS NOT NULL AND user_id = ${user} AND key = ${key} AND NOT (${LIVE_RECORD}) RETURNING 1
+    ), recorded AS (
+      INSERT INTO idempotency_keys (user_id, key, request_hash, status_code, body)
+      SELECT ${user}, ${key}, ${hash}, ${status}::int, to_jsonb(${ownBody ? `${body}::text` : options.bodySql})
+       WHERE ${key}::text IS NOT NULL AND (SELECT count(*) FROM stale_record) >= 0${ownBody ? '' : ` AND EXISTS (SELECT 1 FROM ${options.whenCte})`}
+    )`;
+  return { ctes, values };
 }
+
+/** True when a statement failed because a live record for its key exists (see {@link recordCtes}). */
+export const isRecordConflict = (error: unknown): boolean =>
+  sqlState(error) === '23505' && (error as { constraint?: unknown }).constraint === 'idempotency_keys_pkey';
 
 /** Parses a row of {@link lookupStatement} (or any `request_hash, status_code, body` row). */
 export function toStoredResponse(row: { request_hash: string; status_code: number | string; body: unknown }): StoredResponse {
@@ -140,7 +155,7 @@ export function markRecorded(c: Context<AppEnv>): void {
 
 /**
  * Sends the response whose record the effect wrote (`body` = the string given to
- * {@link recordStatement}), byte for byte, and marks it recorded.
+ * {@link recordCtes}), byte for byte, and marks it recorded.
  */
 export function respondRecorded(c: Context<AppEnv>, status: 200 | 201, body: string): Response {
   markRecorded(c);
@@ -250,7 +265,7 @@ async function storeAfter(sql: Sql, claim: IdempotencyClaim, status: number, bod
  * `Idempotency-Key` for retryable writes (DESIGN.md §2, §5): claims the key in Redis for the request,
  * hands the handler `c.get('idempotency')`, whose effect looks the key up (replaying a stored
  * response with {@link replayStored}) and records its response in its own statement or transaction
- * (with {@link recordStatement}, or SQL of the same shape). A 4xx, which had no effect, is stored
+ * (with {@link recordCtes}, or SQL of the same shape). A 4xx, which had no effect, is stored
  * afterwards; a 5xx is not. Runs after `requireUser`: keys are per user.
  */
 export const idempotentInEffect = createMiddleware<AppEnv>(async (c, next) => {

@@ -8,7 +8,6 @@ import { withClient } from '../../db/transaction.ts';
 import {
   endHolds,
   insertHold,
-  isRecordConflict,
   payReservation,
   readPaymentOf,
   SeatConflictError,
@@ -16,7 +15,7 @@ import {
   type NewHold,
   type PaymentOutcome,
 } from '../../db/reservations-repo.ts';
-import type { IdempotencyClaim } from '../../lib/idempotency.ts';
+import { isRecordConflict, type IdempotencyClaim } from '../../lib/idempotency.ts';
 import { publishSnapshot } from '../../lib/edge-cache.ts';
 import { describeError, logJson } from '../../lib/logging.ts';
 import {
