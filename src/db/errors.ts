@@ -31,10 +31,15 @@ export function isPostgresUnavailable(error: unknown): boolean {
   );
 }
 
-/** The words `neon()` uses when its fetch failed or the endpoint answered other than 200/400. */
+/**
+ * The words `neon()` uses when its fetch failed or the endpoint answered other than 200/400, and the
+ * fetch deadline's own TimeoutError: when it fires while the reply's body is still being read, the
+ * driver passes it on unwrapped (seen under load as a 500 on a room's load of a concert).
+ */
 function isNeonHttpFailure(error: unknown): boolean {
   for (let current: unknown = error, depth = 0; current && depth < 5; depth++) {
     const { name, message } = current as { name?: unknown; message?: unknown };
+    if (name === 'TimeoutError') return true;
     if (name === 'NeonDbError' && typeof message === 'string' && /^(Error connecting to database:|Server error \(HTTP status 5\d\d\))/.test(message)) {
       return true;
     }

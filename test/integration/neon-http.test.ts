@@ -191,6 +191,16 @@ describe('Neon HTTP endpoint under faults', () => {
     expect(isPostgresUnavailable(error)).toBe(true);
   });
 
+  it('counts the fetch deadline’s own TimeoutError as unavailable: the driver passes it on unwrapped when it fires during the body', async () => {
+    const signal = AbortSignal.timeout(1);
+    await new Promise((resolve) => signal.addEventListener('abort', resolve));
+    const deadline: unknown = signal.reason;
+    expect(deadline).toMatchObject({ name: 'TimeoutError' });
+    expect(isPostgresUnavailable(deadline)).toBe(true);
+    expect(isPostgresUnavailable(new Error('room load failed', { cause: deadline }))).toBe(true);
+    expect(isPostgresUnavailable(new Error('some other failure'))).toBe(false);
+  });
+
   it('delay: the answer comes, late', async () => {
     const sql = createSql(env);
     await setFault('neon', 'delay', 300);
