@@ -45,6 +45,9 @@ const joinRoute = createRoute({
   },
 });
 
+/** `true` or `false` on `GET /queue/status`: whether the operator has paused admission. */
+export const QUEUE_PAUSED_HEADER = 'Queue-Paused';
+
 const statusRoute = createRoute({
   method: 'get',
   path: '/queue/status',
@@ -58,7 +61,11 @@ const statusRoute = createRoute({
     limitByUser('status', (c) => c.get('queueClaims').userId),
   ] as const,
   responses: {
-    200: { description: 'Current status', content: { 'application/json': { schema: QueueStatusSchema } } },
+    200: {
+      description: 'Current status',
+      headers: { [QUEUE_PAUSED_HEADER]: { description: 'Whether admission is paused: true or false', schema: { type: 'string' } } },
+      content: { 'application/json': { schema: QueueStatusSchema } },
+    },
     401: problemResponse('Missing or invalid queue token, or an invalid user token (INVALID_QUEUE_TOKEN, UNAUTHENTICATED)'),
     403: problemResponse('The user token given is not the queue token’s user (QUEUE_TOKEN_MISMATCH)'),
     429: problemResponse('Too many polls from this user or address (RATE_LIMITED, with Retry-After)'),
@@ -116,7 +123,23 @@ export function registerQueueRoutes(app: App): void {
   app.openapi(statusRoute, async (c) => {
     const claims = c.get('queueClaims');
     const cached = await readSnapshot(claims.concertId);
-    return c.json(await queueStatus({ ...queueDeps(c, claims.concertId), cached }, claims), 200);
+    const deps = queueDeps(c, claims.concertId);
+    // The snapshot the answer came from: the cached one, or the room's fresh one published on the way.
+    let seen = cached;
+    const status = await queueStatus(
+      {
+        ...deps,
+        cached,
+        publish: (id, snapshot) => {
+          seen = snapshot;
+          deps.publish(id, snapshot);
+        },
+      },
+      claims,
+    );
+    // A pause moves nobody, so the status body cannot show it; the fan page reads it here.
+    if (seen) c.header(QUEUE_PAUSED_HEADER, String(seen.paused));
+    return c.json(status, 200);
   });
 
   // WebSocket upgrades are not JSON routes; documented in the README and DESIGN.md. The queue token
