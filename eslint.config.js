@@ -30,7 +30,7 @@ const noPerRequestPool = {
 };
 
 export default tseslint.config(
-  { ignores: ['node_modules', '.tools', '**/.wrangler', 'worker-configuration.d.ts', 'dist', 'coverage'] },
+  { ignores: ['node_modules', '.tools', '**/.wrangler', 'worker-configuration.d.ts', 'dist', 'coverage', 'public/app', 'public/vendor', 'test-results'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

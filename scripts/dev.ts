@@ -1,5 +1,6 @@
 /**
- * `npm run dev`: local stack (DESIGN.md §7) → migrations + seed → fresh .dev.vars → `wrangler dev`.
+ * `npm run dev`: local stack (DESIGN.md §7) → migrations + seed → fresh .dev.vars → the web front's
+ * build, watching web/ → `wrangler dev`.
  *
  * Shutdown (Ctrl-C, SIGTERM, or wrangler exiting) stops wrangler's whole process group first, then the
  * stack. Wrangler runs in a process group of its own because killing the wrangler process alone leaves
@@ -11,6 +12,7 @@ import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { buildWeb } from './build-web.ts';
 import { migrate } from './migrate.ts';
 import { seed } from './seed.ts';
 import { startStack } from './stack/index.ts';
@@ -96,11 +98,15 @@ async function main(): Promise<void> {
   log(`seed: ${await seed(stack.databaseUrl)} concerts inserted`);
   if (shuttingDown) return;
   writeDevVars(stack);
+  await buildWeb({ watch: true });
 
   console.log(
     [
       '',
       `  Frontrow dev    http://127.0.0.1:${port}`,
+      `  Fan page        http://127.0.0.1:${port}/`,
+      `  Operator page   http://127.0.0.1:${port}/operator (admin token in .dev.vars)`,
+      `  API docs        http://127.0.0.1:${port}/docs`,
       `  PostgreSQL      ${stack.databaseUrl} (${stack.postgresKind})`,
       `  Neon WS proxy   ${stack.neonWsProxy || '(real Neon)'}`,
       `  Upstash REST    ${stack.upstashUrl}`,

@@ -116,7 +116,8 @@ export function createApp() {
       description: 'Concert on-sales at the edge: a fair waiting room, atomic seat holds and points payments.',
     },
   });
-  app.get('/docs', swaggerUI({ url: '/openapi.json' }));
+  // Swagger UI's files come from the static assets (scripts/build-web.ts), so /docs works offline.
+  app.get('/docs', swaggerUI({ url: '/openapi.json', baseUrl: '/vendor' }));
 
   return app;
 }

@@ -1,0 +1,102 @@
+/**
+ * A fan's live place in line: the queue WebSocket (reconnecting, via partysocket) pushes the status
+ * whenever it changes; while the socket is down, `GET /queue/status` is polled instead, never sooner
+ * than a 429's or 503's Retry-After asks. A slower poll runs beside a live socket only to read the
+ * `Queue-Paused` header, because a pause moves nobody and so is never pushed.
+ */
+import ReconnectingWebSocket from 'partysocket/ws';
+import { ApiError, call, problemOf, type Problem } from './api.ts';
+
+export interface QueueStatus {
+  status: 'waiting' | 'admitted' | 'completed' | 'expired' | 'sold_out';
+  position: number;
+  estimatedWaitSeconds: number;
+  sessionExpiresAt: string | null;
+}
+
+/** live: pushes over the socket; polling: socket down, polling instead. */
+export type Connection = 'connecting' | 'live' | 'polling';
+
+export interface FeedUpdate {
+  status?: QueueStatus;
+  connection?: Connection;
+  paused?: boolean;
+  /** The last poll's failure; cleared (undefined) by the next success. */
+  problem?: Problem | undefined;
+}
+
+export interface FeedOptions {
+  /** Poll interval while the socket is down. @default 2000 */
+  fallbackPollMs?: number;
+  /** Poll interval beside a live socket, for the pause flag. @default 5000 */
+  pauseCheckMs?: number;
+}
+
+/** The queue WebSocket's subprotocols: the version, and the token (kept out of the URL and its logs). */
+const protocols = (queueToken: string): string[] => ['frontrow.v1', `token.${queueToken}`];
+
+/** Follows one queue token until the returned function is called. */
+export function followQueue(
+  queueToken: string,
+  userToken: string,
+  onUpdate: (update: FeedUpdate) => void,
+  { fallbackPollMs = 2000, pauseCheckMs = 5000 }: FeedOptions = {},
+): () => void {
+  const origin = location.origin.replace(/^http/, 'ws');
+  const socket = new ReconnectingWebSocket(`${origin}/queue/ws`, protocols(queueToken), {
+    minReconnectionDelay: 500,
+    maxReconnectionDelay: 10_000,
+    connectionTimeout: 5000,
+  });
+  let live = false;
+  let stopped = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+
+  const schedule = (ms: number): void => {
+    clearTimeout(timer);
+    if (!stopped) timer = setTimeout(() => void poll(), ms);
+  };
+
+  async function poll(): Promise<void> {
+    let next = live ? pauseCheckMs : fallbackPollMs;
+    try {
+      const { body, headers } = await call<QueueStatus>('/queue/status', { queueToken, bearer: userToken });
+      if (stopped) return;
+      const paused = headers.get('Queue-Paused');
+      onUpdate({ status: body, paused: paused === null ? undefined : paused === 'true', problem: undefined });
+    } catch (error) {
+      if (stopped) return;
+      onUpdate({ problem: problemOf(error) });
+      if (error instanceof ApiError && error.retryAfterSeconds) next = Math.max(next, error.retryAfterSeconds * 1000);
+    }
+    schedule(next);
+  }
+
+  socket.addEventListener('open', () => {
+    live = true;
+    onUpdate({ connection: 'live' });
+  });
+  socket.addEventListener('close', () => {
+    if (stopped) return;
+    const wasLive = live;
+    live = false;
+    onUpdate({ connection: 'polling' });
+    if (wasLive) schedule(0);
+  });
+  socket.addEventListener('message', (event: MessageEvent) => {
+    if (typeof event.data !== 'string') return;
+    try {
+      onUpdate({ status: JSON.parse(event.data) as QueueStatus });
+    } catch {
+      // Not a status object: the protocol only ever sends those, so ignore anything else.
+    }
+  });
+  onUpdate({ connection: 'connecting' });
+  schedule(0);
+
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+    socket.close();
+  };
+}

@@ -1,0 +1,44 @@
+/** Pieces both pages use: the problem box, a ticking clock, and form helpers. */
+import { useEffect, useState } from 'hono/jsx/dom';
+import type { Problem } from './api.ts';
+
+/** Shows an API error as its problem+json title and detail; nothing when there is none. */
+export function ProblemBox({ problem }: { problem: Problem | undefined }) {
+  if (!problem) return null;
+  return (
+    <div class="problem" role="alert" data-code={problem.code ?? ''}>
+      <strong>{problem.title}</strong>
+      {problem.detail ? <span> — {problem.detail}</span> : null}
+      {problem.requestId ? <small> (request {problem.requestId})</small> : null}
+    </div>
+  );
+}
+
+/** Milliseconds since the epoch, re-rendering every `everyMs`. */
+export function useNow(everyMs = 1000): number {
+  const [now, setNow] = useState(Date.now());
+  useEffect(() => {
+    const timer = setInterval(() => setNow(Date.now()), everyMs);
+    return () => clearInterval(timer);
+  }, [everyMs]);
+  return now;
+}
+
+/** `m:ss` until `iso`, or 0:00 once it has passed. */
+export function remaining(iso: string, now: number): { text: string; over: boolean } {
+  const seconds = Math.max(0, Math.ceil((Date.parse(iso) - now) / 1000));
+  return { text: `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, '0')}`, over: seconds === 0 };
+}
+
+/** The named fields of a submitted form, as strings. */
+export function formFields(event: Event): Record<string, string> {
+  event.preventDefault();
+  const data = new FormData(event.currentTarget as HTMLFormElement);
+  return Object.fromEntries([...data.entries()].map(([key, value]) => [key, typeof value === 'string' ? value : value.name]));
+}
+
+/** Today's date as YYYY-MM-DD in the visitor's time zone (what a date input expects). */
+export function today(): string {
+  const now = new Date();
+  return new Date(now.getTime() - now.getTimezoneOffset() * 60_000).toISOString().slice(0, 10);
+}
