@@ -14,6 +14,8 @@ declare module 'vitest' {
     /** fast-check seed (MODEL_SEED) and path (MODEL_PATH) to replay a model run's failure. */
     modelSeed: number | undefined;
     modelPath: string | undefined;
+    /** Origin of the `wrangler dev` the browser tests drive (test/browser/global-setup.ts). */
+    webUrl: string;
   }
 }
 export {};

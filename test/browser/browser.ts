@@ -1,0 +1,49 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
+import { expect } from 'vitest';
+
+/** Debian's Chromium (`.ci/run` installs it); CHROMIUM_PATH points elsewhere. */
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+/** Flags known to work on these machines: no sandbox as root, no GPU, nothing phoning home. */
+const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+/** Where screenshots go: a git-ignored folder, kept as the run's artifacts. */
+export const SCREENSHOT_DIR = path.resolve(import.meta.dirname, '../../test-results/browser');
+
+/** Headless Chromium with a fresh profile (playwright makes a temp user-data-dir per launch). */
+export function launchChromium(): Promise<Browser> {
+  if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: apt-get install chromium (or set CHROMIUM_PATH)`);
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+}
+
+let shots = 0;
+
+/** Saves a numbered full-page screenshot of `page` as `<n>-<name>.png`. */
+export async function screenshot(page: Page, name: string): Promise<void> {
+  fs.mkdirSync(SCREENSHOT_DIR, { recursive: true });
+  shots += 1;
+  await page.screenshot({ path: path.join(SCREENSHOT_DIR, `${String(shots).padStart(2, '0')}-${name}.png`), fullPage: true });
+}
+
+/** How long a page may take to show something on a busy shared machine: a ceiling, never a pace. */
+export const UI_TIMEOUT_MS = 45_000;
+
+/** Waits until `locator`'s text matches `pattern`. */
+export async function expectText(locator: Locator, pattern: RegExp): Promise<void> {
+  await expect.poll(async () => ((await locator.count()) > 0 ? await locator.first().innerText() : ''), { timeout: UI_TIMEOUT_MS, interval: 200 }).toMatch(pattern);
+}
+
+/** Waits until `locator` is shown (or, with `visible: false`, gone). */
+export async function expectVisible(locator: Locator, visible = true): Promise<void> {
+  await locator.first().waitFor({ state: visible ? 'visible' : 'detached', timeout: UI_TIMEOUT_MS });
+}
