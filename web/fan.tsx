@@ -5,7 +5,7 @@
 import { render, useEffect, useState } from 'hono/jsx/dom';
 import { call, problemOf, remembered, type Problem } from './lib/api.ts';
 import { followQueue, type Connection, type QueueStatus } from './lib/queue-feed.ts';
-import { formFields, ProblemBox, remaining, today, useNow } from './lib/ui.tsx';
+import { formFields, ProblemBox, remaining, today, useNow, usePolling } from './lib/ui.tsx';
 
 /** DESIGN.md §3: at most 4 seats per user per concert. */
 const MAX_SEATS = 4;
@@ -201,23 +201,18 @@ function SeatMap({ session, step, onHeld }: { session: Session; step: Extract<St
   const [problem, setProblem] = useState<Problem>();
   const [busy, setBusy] = useState(false);
   const now = useNow();
-  useEffect(() => {
-    let stopped = false;
-    const load = async () => {
+  usePolling(
+    async (stopped) => {
       try {
         const { body } = await call<{ seats: Seat[] }>(`/concerts/${step.concert.id}/seats`);
-        if (!stopped) setSeats(body.seats);
+        if (!stopped()) setSeats(body.seats);
       } catch (error) {
-        if (!stopped) setProblem(problemOf(error));
+        if (!stopped()) setProblem(problemOf(error));
       }
-    };
-    void load();
-    const timer = setInterval(() => void load(), SEAT_REFRESH_MS);
-    return () => {
-      stopped = true;
-      clearInterval(timer);
-    };
-  }, [step.concert.id]);
+    },
+    SEAT_REFRESH_MS,
+    [step.concert.id],
+  );
   const toggle = (seat: Seat) => {
     if (seat.status !== 'available') return;
     if (chosen.includes(seat.seatNumber)) setChosen(chosen.filter((n) => n !== seat.seatNumber));

@@ -2,23 +2,16 @@
  * The operator page (`/operator`, admin token): create a concert, tune its queue and watch the
  * on-sale live from `GET /admin/concerts/:id/stats`, with a chart of the last minutes.
  */
-import { render, useEffect, useRef, useState } from 'hono/jsx/dom';
+import { render, useRef, useState } from 'hono/jsx/dom';
+import type { QueueConfig } from '../src/durable-objects/concert-room/model.ts';
 import { call, problemOf, remembered, type Problem } from './lib/api.ts';
-import { formFields, ProblemBox, today } from './lib/ui.tsx';
+import { formFields, ProblemBox, today, usePolling } from './lib/ui.tsx';
 
 /** How often the live view reads the stats. */
 const SAMPLE_MS = 2000;
 /** How much history the chart keeps. */
 const CHART_WINDOW_MS = 5 * 60_000;
 
-interface QueueConfig {
-  admitPerWindow: number;
-  windowSeconds: number;
-  maxActive: number | null;
-  sessionSeconds: number;
-  holdSeconds: number;
-  paused: boolean;
-}
 interface Stats {
   waiting: number;
   admitted: number;
@@ -219,12 +212,11 @@ function LiveView({ token, concertId, onClose }: { token: string; concertId: str
   const [tick, setTick] = useState(0);
   // Outlives the effect, which restarts after every settings change: no admission goes uncounted.
   const previousAdmitted = useRef<number | undefined>(undefined);
-  useEffect(() => {
-    let stopped = false;
-    const read = async () => {
+  usePolling(
+    async (stopped) => {
       try {
         const { body } = await call<Stats>(`/admin/concerts/${concertId}/stats`, { bearer: token });
-        if (stopped) return;
+        if (stopped()) return;
         const now = Date.now();
         const admissions = previousAdmitted.current === undefined ? 0 : Math.max(0, body.admitted - previousAdmitted.current);
         previousAdmitted.current = body.admitted;
@@ -232,16 +224,12 @@ function LiveView({ token, concertId, onClose }: { token: string; concertId: str
         setSamples((old) => [...old.filter((s) => now - s.at < CHART_WINDOW_MS), { at: now, waiting: body.waiting, admissions }]);
         setProblem(undefined);
       } catch (error) {
-        if (!stopped) setProblem(problemOf(error));
+        if (!stopped()) setProblem(problemOf(error));
       }
-    };
-    void read();
-    const timer = setInterval(() => void read(), SAMPLE_MS);
-    return () => {
-      stopped = true;
-      clearInterval(timer);
-    };
-  }, [concertId, tick]);
+    },
+    SAMPLE_MS,
+    [concertId, tick],
+  );
   const tiles: [string, number | undefined][] = [
     ['Waiting', stats?.waiting],
     ['Admitted', stats?.admitted],

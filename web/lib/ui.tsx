@@ -42,3 +42,20 @@ export function today(): string {
   const now = new Date();
   return new Date(now.getTime() - now.getTimezoneOffset() * 60_000).toISOString().slice(0, 10);
 }
+
+/**
+ * Runs `read` now and every `everyMs` until the component goes or `deps` change. `read` is given a
+ * function that says whether that has happened meanwhile, so a late reply never lands on a newer view.
+ */
+export function usePolling(read: (stopped: () => boolean) => Promise<void>, everyMs: number, deps: unknown[]): void {
+  useEffect(() => {
+    let stopped = false;
+    const run = () => void read(() => stopped);
+    run();
+    const timer = setInterval(run, everyMs);
+    return () => {
+      stopped = true;
+      clearInterval(timer);
+    };
+  }, deps);
+}
