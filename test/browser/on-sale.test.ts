@@ -153,4 +153,39 @@ describe('web front', () => {
     await expectText(tile(operator, 'Admitted'), /^2$/);
     await screenshot(operator, 'operator-live-view');
   });
+
+  it('keeps a fan moving by polling when the queue WebSocket cannot stay up', async () => {
+    const title = `No-socket ${randomUUID().slice(0, 8)}`;
+    const date = new Date().toISOString().slice(0, 10);
+    const admin = { Authorization: `Bearer ${adminToken}`, 'Content-Type': 'application/json' };
+    const created = await fetch(`${webUrl}/admin/concerts`, {
+      method: 'POST',
+      headers: admin,
+      body: JSON.stringify({
+        title,
+        venue: 'Hall B',
+        date,
+        startsAt: `${date}T23:00:00Z`,
+        salesOpenAt: new Date(Date.now() - 60_000).toISOString(),
+        seats: { count: 4, price: 10 },
+        queue: { paused: true },
+      }),
+    });
+    expect(created.status).toBe(201);
+    const { id }: { id: string } = await created.json();
+
+    const fan = await newVisitor();
+    // Every socket the page opens is accepted and closed at once, as a flaky network would.
+    await fan.routeWebSocket(/\/queue\/ws$/, (socket) => socket.close({ code: 1011, reason: 'test: no sockets' }));
+    await signInFan(fan, `fan-c-${randomUUID()}`);
+    await fan.getByLabel('Date').fill(date);
+    await joinLine(fan, title);
+    await expectText(fan.getByTestId('connection'), /Reconnecting/);
+    await expectVisible(fan.getByTestId('paused'));
+    await screenshot(fan, 'fan-c-polling');
+
+    const resumed = await fetch(`${webUrl}/admin/concerts/${id}/queue`, { method: 'PATCH', headers: admin, body: JSON.stringify({ paused: false }) });
+    expect(resumed.status).toBe(200);
+    await expectVisible(fan.getByRole('heading', { name: /Choose up to 4 seats/ }));
+  });
 });
