@@ -1,5 +1,5 @@
 import { cloudflareTest } from '@cloudflare/vitest-plugin';
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 import { TEST_ADDRESS_RATE_LIMIT } from './test/helpers/rate-limit-config.ts';
 
 // Tests run inside workerd. test/global-setup.ts starts the real local stack (PostgreSQL behind the
@@ -29,6 +29,8 @@ export default defineConfig({
   test: {
     globalSetup: ['./test/global-setup.ts'],
     include: ['test/**/*.test.ts'],
+    // The browser tests run in Node against a served origin: vitest.browser.config.ts.
+    exclude: [...configDefaults.exclude, 'test/browser/**'],
     // The adapters' fault switches are shared by every test file: a file that cuts Redis or
     // Postgres must not run beside one that needs them.
     fileParallelism: false,
