@@ -16,6 +16,8 @@ export interface NewConcert {
   startsAt: Date;
   salesOpenAt: Date;
   queueConfig: Record<string, unknown>;
+  refundFee: number;
+  refundCutoffHours: number;
   sections: { name: string; count: number; price: number }[];
 }
 
@@ -38,6 +40,8 @@ export async function insertConcert(db: HttpDb, input: NewConcert): Promise<Conc
       salesOpenAt: input.salesOpenAt,
       seatCount,
       queueConfig: input.queueConfig,
+      refundFee: input.refundFee,
+      refundCutoffHours: input.refundCutoffHours,
     })
     .returning();
   // One set-based insert per section: a 100k-seat venue is a handful of statements, not 100k.

@@ -1,7 +1,7 @@
 import type { Pool } from '@neondatabase/serverless';
 import type { Sql } from './http.ts';
 import { isRecordConflict, recordCtes, type IdempotencyClaim } from '../lib/idempotency.ts';
-import { isUniqueViolation } from './errors.ts';
+import { isUniqueViolation, sqlState } from './errors.ts';
 
 /** Anything with pg's `query(text, values)`: the room's pool or one of its clients. */
 export type Queryable = Pick<Pool, 'query'>;
@@ -143,7 +143,90 @@ export async function payReservation(
   return { ok: false, reason: 'INSUFFICIENT_BALANCE', balance: 0, amount: 0 };
 }
 
-export type ReservationState = 'held' | 'confirmed' | 'expired' | 'cancelled';
+export type RefundOutcome =
+  | { ok: true; refunded: number; fee: number; balance: number; refundedAt: string; already: boolean }
+  | { ok: false; reason: 'RESERVATION_NOT_FOUND' | 'RESERVATION_NOT_PAID' | 'REFUND_DEADLINE_PASSED' | 'BALANCE_LIMIT' };
+
+interface RefundRow {
+  user_id: string | null;
+  status: ReservationState | null;
+  amount: number | null;
+  open: boolean | null;
+  credit: number | null;
+  fee: number | null;
+  balance: string | null;
+  refunded_at: Date | null;
+  prior_credit: string | null;
+  prior_balance: string | null;
+}
+
+/**
+ * Refunds a paid reservation to points in ONE statement (issue 13): the reservation is locked and
+ * checked (paid; the caller's unless `byAdmin`; before the concert's cut-off unless `byAdmin`), marked
+ * refunded, its seats freed (links inactive, seats available), and the amount less the concert's fee
+ * (no fee when `byAdmin`) credited with its ledger row, all or nothing. A reservation already
+ * refunded answers with that refund (`already`), so a retry changes nothing. The unique index on the
+ * refund's ledger row is the last guard against a second credit.
+ */
+export async function refundReservation(
+  db: Queryable,
+  input: { reservationId: string; userId: string | null; byAdmin: boolean },
+): Promise<RefundOutcome> {
+  const rows = (
+    await db
+      .query<RefundRow>(
+      `WITH r AS (
+         SELECT r.user_id, r.status, r.amount, c.refund_fee, r.refunded_at,
+                now() < c.starts_at - make_interval(hours => c.refund_cutoff_hours) AS open
+           FROM reservations r JOIN concerts c ON c.id = r.concert_id
+          WHERE r.id = $1 FOR UPDATE OF r
+       ), allowed AS (
+         SELECT user_id, amount, CASE WHEN $3 THEN 0 ELSE LEAST(refund_fee, amount) END AS fee
+           FROM r WHERE status = 'confirmed' AND ($2::text IS NULL OR user_id = $2) AND ($3 OR open)
+       ), refunded AS (
+         UPDATE reservations SET status = 'refunded', refunded_at = now() WHERE id = $1 AND EXISTS (SELECT 1 FROM allowed)
+         RETURNING refunded_at
+       ), freed AS (
+         UPDATE reservation_seats SET active = false WHERE reservation_id = $1 AND active AND EXISTS (SELECT 1 FROM allowed) RETURNING seat_id
+       ), released AS (
+         UPDATE seats SET status = 'available' WHERE id IN (SELECT seat_id FROM freed) AND status = 'sold'
+       ), credited AS (
+         INSERT INTO balances (user_id, amount) SELECT user_id, amount - fee FROM allowed
+         ON CONFLICT (user_id) DO UPDATE SET amount = balances.amount + EXCLUDED.amount
+         RETURNING amount AS balance
+       ), ledger AS (
+         INSERT INTO balance_ledger (user_id, delta, balance_after, kind, reference)
+         SELECT a.user_id, a.amount - a.fee, c.balance, 'refund', $1 FROM allowed a, credited c WHERE a.amount - a.fee <> 0
+       )
+       SELECT r.user_id, r.status, r.amount, r.open, (SELECT amount - fee FROM allowed) AS credit, (SELECT fee FROM allowed) AS fee,
+              (SELECT balance FROM credited) AS balance, COALESCE((SELECT refunded_at FROM refunded), r.refunded_at) AS refunded_at,
+              (SELECT delta FROM balance_ledger WHERE reference = $1::text AND kind = 'refund') AS prior_credit,
+              (SELECT amount FROM balances WHERE user_id = r.user_id) AS prior_balance
+         FROM (SELECT 1) AS one LEFT JOIN r ON true`,
+      [input.reservationId, input.userId, input.byAdmin],
+    )
+      // The balance's CHECK (at most 1,000,000,000) refused the credit; the statement changed nothing.
+      .catch((error: unknown) => {
+        if (sqlState(error) === '23514') return { rows: [] as never[], balanceLimit: true };
+        throw error;
+      })
+  ).rows;
+  if (rows.length === 0) return { ok: false, reason: 'BALANCE_LIMIT' };
+  const row = rows[0];
+  if (!row?.status || (input.userId !== null && row.user_id !== input.userId)) return { ok: false, reason: 'RESERVATION_NOT_FOUND' };
+  if (row.credit !== null && row.balance !== null) {
+    return { ok: true, refunded: row.credit, fee: row.fee ?? 0, balance: Number(row.balance), refundedAt: row.refunded_at!.toISOString(), already: false };
+  }
+  if (row.status === 'refunded') {
+    // Already refunded: the same answer again (the credit from its ledger row; none when the fee took it all).
+    const refunded = Number(row.prior_credit ?? 0);
+    return { ok: true, refunded, fee: (row.amount ?? 0) - refunded, balance: Number(row.prior_balance ?? 0), refundedAt: row.refunded_at!.toISOString(), already: true };
+  }
+  if (row.status !== 'confirmed') return { ok: false, reason: 'RESERVATION_NOT_PAID' };
+  return { ok: false, reason: 'REFUND_DEADLINE_PASSED' };
+}
+
+export type ReservationState = 'held' | 'confirmed' | 'expired' | 'cancelled' | 'refunded';
 
 /**
  * Ends the given holds that are still `held` (expiry or cancellation), frees their seats, and

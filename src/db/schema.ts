@@ -30,6 +30,8 @@ export const concerts = pgTable(
     salesOpenAt: timestamptz('sales_open_at').notNull(),
     seatCount: integer('seat_count').notNull(),
     queueConfig: jsonb('queue_config').$type<Record<string, unknown>>().notNull().default({}),
+    refundFee: integer('refund_fee').notNull().default(0),
+    refundCutoffHours: integer('refund_cutoff_hours').notNull().default(24),
     createdAt: timestamptz('created_at').notNull().defaultNow(),
   },
   (t) => [index('concerts_date_idx').on(t.date)],
@@ -56,7 +58,7 @@ export const seats = pgTable(
   ],
 );
 
-export const reservationStatuses = ['held', 'confirmed', 'expired', 'cancelled'] as const;
+export const reservationStatuses = ['held', 'confirmed', 'expired', 'cancelled', 'refunded'] as const;
 export type ReservationStatus = (typeof reservationStatuses)[number];
 
 export const reservations = pgTable(
@@ -72,6 +74,7 @@ export const reservations = pgTable(
     expiresAt: timestamptz('expires_at').notNull(),
     createdAt: timestamptz('created_at').notNull().defaultNow(),
     confirmedAt: timestamptz('confirmed_at'),
+    refundedAt: timestamptz('refunded_at'),
   },
   (t) => [
     index('reservations_user_created_idx').on(t.userId, t.createdAt),

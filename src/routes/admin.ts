@@ -26,6 +26,13 @@ export const CreateConcertSchema = z
       .max(50)
       .optional(),
     queue: QueueConfigPatchSchema.optional(),
+    refunds: z
+      .strictObject({
+        fee: z.number().int().min(0).max(1_000_000).openapi({ description: 'Points kept from an owner\'s refund. @default 0' }),
+        cutoffHours: z.number().int().min(0).max(8760).openapi({ description: 'Owners may refund until this many hours before the show. @default 24' }),
+      })
+      .partial()
+      .optional(),
   })
   .openapi('CreateConcert');
 

@@ -4,6 +4,7 @@ import { cachedConcertList, edgeResponse } from '../lib/edge-cache.ts';
 import { availableSeats } from '../services/concert-reads.ts';
 import { concertView } from '../services/concerts.ts';
 import { roomReadDeps } from './concerts.ts';
+import { isAdminToken } from '../lib/admin.ts';
 import { bearerToken, verifyUserToken } from '../lib/auth.ts';
 import { AppError, unauthenticated, validationFailed } from '../lib/errors.ts';
 import { findStoredResponse, idempotentInEffect, replayStored, respondRecorded } from '../lib/idempotency.ts';
@@ -13,7 +14,7 @@ import { problemResponse } from '../lib/problem-schemas.ts';
 import { limitByAddress, limitByUser } from '../lib/rate-limit.ts';
 import { DateSchema, UuidSchema } from '../lib/schemas.ts';
 import { concertNotFound } from '../services/queue.ts';
-import { cancelReservation, holdSeats, readReservation } from '../services/reservations.ts';
+import { cancelReservation, holdSeats, readReservation, refundPaidReservation } from '../services/reservations.ts';
 import type { App } from '../types.ts';
 
 const SeatNumber = z.number().int().min(1).max(100_000);
@@ -51,7 +52,7 @@ export const ReservationSchema = z
   .object({
     reservationId: UuidSchema,
     concertId: UuidSchema,
-    status: z.enum(['held', 'confirmed', 'expired', 'cancelled']),
+    status: z.enum(['held', 'confirmed', 'expired', 'cancelled', 'refunded']),
     amount: z.number().int(),
     expiresAt: z.string(),
     createdAt: z.string(),
@@ -126,7 +127,49 @@ const cancelRoute = createRoute({
   },
 });
 
+export const RefundSchema = z
+  .object({
+    reservationId: UuidSchema,
+    status: z.literal('refunded'),
+    refunded: z.number().int().openapi({ description: 'Points credited back: the amount paid less the fee' }),
+    fee: z.number().int().openapi({ description: "The concert's refund fee kept (0 when an admin refunds)" }),
+    balance: z.number().int().openapi({ description: "The owner's balance after the refund" }),
+    refundedAt: z.string(),
+  })
+  .openapi('Refund');
+
+const refundRoute = createRoute({
+  method: 'post',
+  path: '/reservations/{id}/refund',
+  tags: ['reservations'],
+  summary: 'Refund a paid reservation to points; its seats become available again',
+  description:
+    "The owner (user token) refunds before the concert's refund cut-off (default 24 h before the show), less its refund fee " +
+    '(default 0); an admin (admin token) refunds any paid reservation at any time without the fee. Refunding again ' +
+    'answers with the same refund and changes nothing.',
+  security: [{ userToken: [] }],
+  middleware: [limitByAddress('hold')] as const,
+  request: { params: z.object({ id: UuidSchema.openapi({ param: { name: 'id', in: 'path' } }) }) },
+  responses: {
+    200: { description: 'Refunded (also when it already was)', content: { 'application/json': { schema: RefundSchema } } },
+    401: problemResponse('No valid user or admin token'),
+    404: problemResponse('No such reservation, or not yours (RESERVATION_NOT_FOUND)'),
+    409: problemResponse('Not paid (RESERVATION_NOT_PAID), past the cut-off (REFUND_DEADLINE_PASSED), or being written (REQUEST_IN_PROGRESS)'),
+    422: problemResponse('The refund would take the balance past its cap (BALANCE_LIMIT)'),
+    503: problemResponse('Postgres unavailable: retry, a refund happens at most once (DEPENDENCY_UNAVAILABLE)'),
+  },
+});
+
 export function registerReservationRoutes(app: App): void {
+  app.openapi(refundRoute, async (c) => {
+    const { id } = c.req.valid('param');
+    const token = bearerToken(c.req.header('Authorization'));
+    if (!token) throw unauthenticated('Send a user token (or the admin token) as "Authorization: Bearer <token>"');
+    const userId = (await isAdminToken(c.env, token)) ? null : await verifyUserToken(c.env.AUTH_SECRET, token);
+    const refund = await refundPaidReservation({ sql: c.var.sql(), roomFor: (concertId) => c.env.CONCERT_ROOM.getByName(concertId) }, userId, id);
+    return c.json(refund, 200);
+  });
+
   app.openapi(holdRoute, async (c) => {
     const body = c.req.valid('json');
     const seatNumbers = body.seatNumbers ?? [body.seatNumber!];

@@ -14,6 +14,7 @@ export interface CreateConcertInput {
   seats?: { count: number; price: number } | undefined;
   sections?: { name: string; count: number; price: number }[] | undefined;
   queue?: Partial<QueueConfig> | undefined;
+  refunds?: { fee?: number | undefined; cutoffHours?: number | undefined } | undefined;
 }
 
 /** Total seats one concert may have; the room keeps them all in one SQLite table. */
@@ -49,6 +50,8 @@ export async function createConcert(deps: { db: HttpDb; roomFor: (id: string) =>
     startsAt: new Date(input.startsAt),
     salesOpenAt: new Date(input.salesOpenAt),
     queueConfig: { ...queue },
+    refundFee: input.refunds?.fee ?? 0,
+    refundCutoffHours: input.refunds?.cutoffHours ?? 24,
     sections,
   });
   try {

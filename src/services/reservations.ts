@@ -74,10 +74,50 @@ export async function readReservation(sql: Sql, userId: string, reservationId: s
 }
 
 /** Cancels the owner's hold, freeing its seats in Postgres and in the room. */
+const refundRefused = {
+  RESERVATION_NOT_PAID: () => new AppError(409, 'RESERVATION_NOT_PAID', 'Not paid', 'Only a paid reservation can be refunded'),
+  REFUND_DEADLINE_PASSED: () =>
+    new AppError(409, 'REFUND_DEADLINE_PASSED', 'Refund deadline passed', 'Refunds for this concert closed before the show'),
+};
+
+/**
+ * Refunds a paid reservation to points (issue 13): by its owner (`userId`, less the concert's fee,
+ * before its cut-off) or by an admin (`userId` null: any reservation, no fee, any time). Anyone
+ * else's reservation is 404, as for reads. Refunding again answers with the same refund.
+ */
+export async function refundPaidReservation(
+  deps: { sql: Sql; roomFor: (concertId: string) => RoomStub },
+  userId: string | null,
+  reservationId: string,
+): Promise<{ reservationId: string; status: 'refunded'; refunded: number; fee: number; balance: number; refundedAt: string }> {
+  const reservation = await findReservation(deps.sql, reservationId);
+  if (!reservation || (userId !== null && reservation.userId !== userId)) throw reservationNotFound(reservationId);
+  if (reservation.status !== 'confirmed' && reservation.status !== 'refunded') throw refundRefused.RESERVATION_NOT_PAID();
+  const result = await deps.roomFor(reservation.concertId).refund({ reservationId, userId, byAdmin: userId === null });
+  if (result.ok) {
+    const { refunded, fee, balance, refundedAt } = result;
+    return { reservationId, status: 'refunded', refunded, fee, balance, refundedAt };
+  }
+  switch (result.reason) {
+    case 'RESERVATION_NOT_PAID':
+    case 'REFUND_DEADLINE_PASSED':
+      throw refundRefused[result.reason]();
+    case 'BALANCE_LIMIT':
+      throw new AppError(422, 'BALANCE_LIMIT', 'Balance limit', 'The refund would take the balance past its cap of 1,000,000,000');
+    case 'REQUEST_IN_PROGRESS':
+      throw requestInProgress('The reservation is still being written; retry shortly');
+    case 'DEPENDENCY_UNAVAILABLE':
+      throw dependencyUnavailable('Postgres');
+    case 'CONCERT_NOT_FOUND':
+    case 'RESERVATION_NOT_FOUND':
+      throw reservationNotFound(reservationId);
+  }
+}
+
 export async function cancelReservation(deps: { sql: Sql; roomFor: (concertId: string) => RoomStub }, userId: string, reservationId: string) {
   const reservation = await findReservation(deps.sql, reservationId);
   if (!reservation || reservation.userId !== userId) throw reservationNotFound(reservationId);
-  if (reservation.status === 'cancelled') return;
+  if (reservation.status === 'cancelled' || reservation.status === 'refunded') return;
   if (reservation.status === 'confirmed') throw alreadyPaid();
   if (reservation.status === 'expired') throw reservationExpired();
   const result = await deps.roomFor(reservation.concertId).cancel(userId, reservationId);

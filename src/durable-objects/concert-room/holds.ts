@@ -5,7 +5,7 @@ import type { LineRow } from './line.ts';
 /** Seats one user may hold or own per concert (DESIGN.md §3). */
 export const MAX_SEATS_PER_USER = 4;
 
-export type HoldStatus = 'pending' | 'held' | 'confirmed' | 'expired' | 'cancelled';
+export type HoldStatus = 'pending' | 'held' | 'confirmed' | 'expired' | 'cancelled' | 'refunded';
 
 export interface HeldSeat {
   seatNumber: number;
@@ -122,6 +122,12 @@ export function releaseHold(sql: SqlStorage, reservationId: string, status: 'exp
 export function confirmHold(sql: SqlStorage, reservationId: string): void {
   sql.exec(`UPDATE holds SET status = 'confirmed' WHERE reservation_id = ?`, reservationId);
   sql.exec(`UPDATE seats SET status = 'sold' WHERE reservation_id = ?`, reservationId);
+}
+
+/** Postgres refunded the paid hold: its seats return to the map (those still bound to it). */
+export function refundHold(sql: SqlStorage, reservationId: string): void {
+  sql.exec(`UPDATE holds SET status = 'refunded' WHERE reservation_id = ? AND status = 'confirmed'`, reservationId);
+  sql.exec(`UPDATE seats SET status = 'available', reservation_id = NULL WHERE reservation_id = ? AND status = 'sold'`, reservationId);
 }
 
 /** Live holds whose time is up at `now`. Pending ones are left to the request that made them. */

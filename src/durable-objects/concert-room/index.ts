@@ -10,10 +10,12 @@ import {
   insertHold,
   payReservation,
   readPaymentOf,
+  refundReservation,
   SeatConflictError,
   settleHoldWrite,
   type NewHold,
   type PaymentOutcome,
+  type RefundOutcome,
 } from '../../db/reservations-repo.ts';
 import { isRecordConflict, type IdempotencyClaim } from '../../lib/idempotency.ts';
 import { publishSnapshot } from '../../lib/edge-cache.ts';
@@ -36,6 +38,7 @@ import { QUEUE_TOKEN_TTL_SECONDS } from '../../lib/queue-token.ts';
 import {
   activateHold,
   confirmHold,
+  refundHold,
   decideHold,
   dueHolds,
   holdStatus,
@@ -122,6 +125,11 @@ export type PayResult =
   | Exclude<PaymentOutcome, { ok: false; reason: 'RESERVATION_NOT_FOUND' }>
   | { ok: false; reason: 'RESERVATION_NOT_FOUND' | 'REQUEST_IN_PROGRESS' | 'DEPENDENCY_UNAVAILABLE' }
   | NotFound;
+
+export type RefundResult =
+  | RefundOutcome
+  | NotFound
+  | { ok: false; reason: 'REQUEST_IN_PROGRESS' | 'DEPENDENCY_UNAVAILABLE' };
 
 export type CancelResult =
   | { ok: true }
@@ -501,6 +509,41 @@ export class ConcertRoom extends DurableObject<Env> {
     });
     await this.settle();
     return result;
+  }
+
+  /**
+   * Refunds a paid reservation (issue 13; `userId` null for an admin): Postgres decides and credits in
+   * one statement on the room's pool, then the room frees the seats, which can be held again at once
+   * (and a sold-out concert admits again). A retry after a lost reply finds it refunded and frees the
+   * seats here too; until then, reconciliation does.
+   */
+  async refund(request: { reservationId: string; userId: string | null; byAdmin: boolean }): Promise<RefundResult> {
+    if (!(await this.ready())) return { ok: false, reason: 'CONCERT_NOT_FOUND' };
+    const hold = holdStatus(this.sql, request.reservationId);
+    if (!hold || (request.userId !== null && hold.userId !== request.userId)) return { ok: false, reason: 'RESERVATION_NOT_FOUND' };
+    if (hold.status === 'pending') return { ok: false, reason: 'REQUEST_IN_PROGRESS' };
+    let outcome: RefundOutcome;
+    let sent = false;
+    try {
+      outcome = await withClient(this.db(), (client) => {
+        sent = true;
+        return withDeadline(refundReservation(client, request));
+      });
+    } catch (error) {
+      if (!isPostgresUnavailable(error)) throw error;
+      logJson('error', 'refund failed', { concertId: this.ctx.id.name, reservationId: request.reservationId, ...describeError(error) });
+      // It may have committed with its reply lost: the room catches up with Postgres in the background.
+      if (sent) this.ctx.waitUntil(this.reconcile().catch((e: unknown) => logJson('warn', 'reconcile failed', describeError(e))));
+      return { ok: false, reason: 'DEPENDENCY_UNAVAILABLE' };
+    }
+    if (outcome.ok) {
+      this.change(() => {
+        refundHold(this.sql, request.reservationId);
+        return { touched: { seats: true } };
+      });
+      await this.settle();
+    }
+    return outcome;
   }
 
   /**

@@ -80,6 +80,23 @@ export const ROOM_MIGRATIONS: readonly string[] = [
    DROP INDEX holds_live_expiry;
    CREATE INDEX holds_held_expiry ON holds (expires_at) WHERE status = 'held';
    CREATE INDEX holds_pending ON holds (reservation_id) WHERE status = 'pending';`,
+
+  // Refunds (issue 13): a paid hold can end 'refunded'. SQLite changes a CHECK only by rebuilding.
+  `CREATE TABLE holds_next (
+     reservation_id TEXT PRIMARY KEY,
+     user_id        TEXT NOT NULL,
+     seq            INTEGER NOT NULL,
+     amount         INTEGER NOT NULL,
+     expires_at     INTEGER NOT NULL,
+     status         TEXT NOT NULL CHECK (status IN ('pending', 'held', 'confirmed', 'expired', 'cancelled', 'refunded')),
+     created_at     INTEGER NOT NULL
+   );
+   INSERT INTO holds_next SELECT reservation_id, user_id, seq, amount, expires_at, status, created_at FROM holds;
+   DROP TABLE holds;
+   ALTER TABLE holds_next RENAME TO holds;
+   CREATE INDEX holds_user ON holds (user_id, status);
+   CREATE INDEX holds_held_expiry ON holds (expires_at) WHERE status = 'held';
+   CREATE INDEX holds_pending ON holds (reservation_id) WHERE status = 'pending';`,
 ];
 
 /** Brings `sql` up to the newest schema. Run inside `blockConcurrencyWhile` in the constructor. */
