@@ -20,7 +20,14 @@ export interface TestConcert {
  * until a test runs the room's alarm; pass `salesOpenAt` to change that.
  */
 export async function createConcert(
-  options: { seats?: number; price?: number; salesOpenAt?: Date; date?: string; queue?: Partial<QueueConfig> } = {},
+  options: {
+    seats?: number;
+    price?: number;
+    salesOpenAt?: Date;
+    date?: string;
+    queue?: Partial<QueueConfig>;
+    refunds?: { fee?: number; cutoffHours?: number };
+  } = {},
 ): Promise<TestConcert> {
   const salesOpenAt = options.salesOpenAt ?? new Date(Date.now() + 3_600_000);
   const date = options.date ?? '2027-01-15';
@@ -35,6 +42,7 @@ export async function createConcert(
       salesOpenAt: salesOpenAt.toISOString(),
       seats: { count: options.seats ?? 50, price: options.price ?? 500 },
       ...(options.queue ? { queue: options.queue } : {}),
+      ...(options.refunds ? { refunds: options.refunds } : {}),
     },
   });
   if (response.status !== 201) throw new Error(`create concert failed: ${response.status} ${await response.text()}`);
@@ -102,7 +110,9 @@ export async function admittedUser(concertId: string, prefix = 'fan'): Promise<A
 }
 
 /** An open concert whose every joiner is admitted at once. */
-export function openConcert(options: { seats?: number; price?: number; date?: string; queue?: Partial<QueueConfig> } = {}) {
+export function openConcert(
+  options: { seats?: number; price?: number; date?: string; queue?: Partial<QueueConfig>; refunds?: { fee?: number; cutoffHours?: number } } = {},
+) {
   return createConcert({
     ...options,
     salesOpenAt: new Date(Date.now() - 60_000),

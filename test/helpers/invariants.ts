@@ -82,12 +82,25 @@ v AS (
   SELECT 'a confirmed reservation has not exactly one payment by its owner, of its amount, before it expired',
          jsonb_build_object('reservation', r.id, 'payments', (SELECT jsonb_agg(jsonb_build_object('user', p.user_id, 'amount', p.amount, 'at', p.created_at)) FROM payments p WHERE p.reservation_id = r.id), 'expiresAt', r.expires_at)
     FROM r
-   WHERE r.status = 'confirmed'
+   WHERE r.status IN ('confirmed', 'refunded')
      AND (SELECT count(*) FROM payments p WHERE p.reservation_id = r.id AND p.user_id = r.user_id AND p.amount = r.amount AND p.created_at < r.expires_at) <> 1
   UNION ALL
-  SELECT 'a payment''s reservation is not confirmed',
+  SELECT 'a payment''s reservation is neither confirmed nor refunded',
          jsonb_build_object('payment', p.id, 'reservation', r.id, 'status', r.status)
-    FROM payments p JOIN r ON r.id = p.reservation_id WHERE r.status <> 'confirmed'
+    FROM payments p JOIN r ON r.id = p.reservation_id WHERE r.status NOT IN ('confirmed', 'refunded')
+  UNION ALL
+  SELECT 'a refunded reservation was not credited once, to its owner, with at most what was paid',
+         jsonb_build_object('reservation', r.id, 'amount', r.amount,
+                            'credits', (SELECT jsonb_agg(jsonb_build_object('user', b.user_id, 'delta', b.delta)) FROM balance_ledger b WHERE b.reference = r.id::text AND b.kind = 'refund'))
+    FROM r
+   WHERE r.status = 'refunded'
+     AND ((SELECT count(*) FROM balance_ledger b WHERE b.reference = r.id::text AND b.kind = 'refund' AND b.user_id = r.user_id AND b.delta BETWEEN 1 AND r.amount) > 1
+          OR EXISTS (SELECT 1 FROM balance_ledger b WHERE b.reference = r.id::text AND b.kind = 'refund' AND (b.user_id <> r.user_id OR b.delta NOT BETWEEN 1 AND r.amount)))
+  UNION ALL
+  SELECT 'a refund credit has no refunded reservation',
+         jsonb_build_object('user', b.user_id, 'reference', b.reference, 'delta', b.delta)
+    FROM balance_ledger b JOIN u ON u.user_id = b.user_id
+   WHERE b.kind = 'refund' AND NOT EXISTS (SELECT 1 FROM reservations r WHERE r.id::text = b.reference AND r.status = 'refunded')
   UNION ALL
   SELECT 'a payment has not exactly one ledger debit of its amount',
          jsonb_build_object('payment', p.id, 'reservation', p.reservation_id, 'amount', p.amount,
