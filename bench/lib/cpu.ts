@@ -22,12 +22,13 @@ function clockTicks(): number {
 export const canMeasureCpu = fs.existsSync('/proc/self/stat');
 
 /**
- * User + system CPU time, in ms, of the live processes in process group `pgid` (all their threads).
- * Time of processes that have already exited is not included. NaN without `/proc`.
+ * User + system CPU time, in ms, of the live processes in process group `pgid` (all their threads),
+ * by command name (`postgres`, `redis-server`, `node`, `workerd`). Time of processes that have
+ * already exited is not included. Empty without `/proc`.
  */
-export function groupCpuMs(pgid: number): number {
-  if (!canMeasureCpu) return Number.NaN;
-  let ticks = 0;
+export function groupCpuMsByCommand(pgid: number): Map<string, number> {
+  const byCommand = new Map<string, number>();
+  if (!canMeasureCpu) return byCommand;
   for (const name of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     let stat: string;
@@ -37,9 +38,23 @@ export function groupCpuMs(pgid: number): number {
       continue; // exited while we looked
     }
     // Fields after the parenthesised command: state(3) ppid(4) pgrp(5) … utime(14) stime(15).
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const close = stat.lastIndexOf(')');
+    const fields = stat.slice(close + 2).split(' ');
     if (Number(fields[2]) !== pgid) continue;
-    ticks += Number(fields[11]) + Number(fields[12]);
+    const command = stat.slice(stat.indexOf('(') + 1, close);
+    const ms = ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicks();
+    byCommand.set(command, (byCommand.get(command) ?? 0) + ms);
   }
-  return (ticks * 1000) / clockTicks();
+  return byCommand;
+}
+
+/**
+ * User + system CPU time, in ms, of the live processes in process group `pgid` (all their threads).
+ * Time of processes that have already exited is not included. NaN without `/proc`.
+ */
+export function groupCpuMs(pgid: number): number {
+  if (!canMeasureCpu) return Number.NaN;
+  let total = 0;
+  for (const ms of groupCpuMsByCommand(pgid).values()) total += ms;
+  return total;
 }

@@ -11,7 +11,7 @@ import { stopProcessGroup, trackChild, waitForExit } from '../../scripts/stack/p
 import type { Stack } from '../../scripts/stack/index.ts';
 import { signUserToken } from '../../src/lib/auth.ts';
 import { onCleanup } from './cleanup.ts';
-import { groupCpuMs } from './cpu.ts';
+import { groupCpuMs, groupCpuMsByCommand } from './cpu.ts';
 import type { LoadResponse } from './load.ts';
 
 /** The stack's URLs (what `npm run stack` prints). */
@@ -26,6 +26,8 @@ export interface BenchStack {
   adminToken: string;
   /** CPU ms used so far by the stack's process group: PostgreSQL, redis-server and both adapters. */
   cpuMs(): number;
+  /** The same by command: `postgres`, `redis-server`, `node` (scripts/stack-cli.ts with both adapters). */
+  cpuMsByCommand(): Map<string, number>;
   /** Names and non-secret values, for the report. */
   describe(): Record<string, string>;
 }
@@ -106,6 +108,7 @@ export async function startBenchStack(log: (message: string) => void): Promise<B
     authSecret,
     adminToken,
     cpuMs: () => groupCpuMs(child.pid!),
+    cpuMsByCommand: () => groupCpuMsByCommand(child.pid!),
     describe: () => ({
       process: 'node scripts/stack-cli.ts (npm run stack) in a process group of its own; DATABASE_URL / UPSTASH_* from the environment ignored',
       postgres: `${stack.postgresKind} ${stack.databaseUrl}, reached by the Worker through the Neon WS adapter ${stack.neonWsProxy || '(none)'}`,

@@ -29,16 +29,19 @@ export interface LoadResponse {
   status: number;
   body: string;
   latencyMs: number;
+  /** Response headers, names in lower case. */
+  headers: Record<string, string | string[] | undefined>;
   /** The body parsed as JSON (parsed once, on first call), or undefined when it is not JSON. */
   json<T>(): T | undefined;
 }
 
-function makeResponse(status: number, body: string, latencyMs: number): LoadResponse {
+function makeResponse(status: number, body: string, latencyMs: number, headers: LoadResponse['headers']): LoadResponse {
   let parsed: { value: unknown } | undefined;
   return {
     status,
     body,
     latencyMs,
+    headers,
     json<T>(): T | undefined {
       if (!parsed) {
         try {
@@ -176,7 +179,7 @@ export async function runLoad(step: LoadStep): Promise<LoadResult> {
         const latencyMs = performance.now() - t0;
         lastAnswerAt = performance.now();
         latencies.push(latencyMs);
-        const response = makeResponse(answer.statusCode, text, latencyMs);
+        const response = makeResponse(answer.statusCode, text, latencyMs, answer.headers);
         if (isExpected(response)) expected++;
         else if (samples.length < 5) samples.push({ status: answer.statusCode, body: text.slice(0, 300) });
         countInto(statuses, step.label ? step.label(response, request) : String(answer.statusCode));

@@ -12,6 +12,10 @@
  *   warm pool it keeps (`createPool` + `withTransaction`, as the room does for holds): the floor of a
  *   room RPC that writes to Postgres.
  * - `POST /__bench/redis`: one Upstash `INCR` through the app's shared client (`getRedis`).
+ * - `POST /__bench/room-state {concertId}`: the room's seat map (its own `seats()` RPC) plus its seat
+ *   links, holds and line straight from its SQLite, through a bench-only subclass of the room
+ *   ({@link ConcertRoom} below): what bench:rush holds against Postgres and checks admission order
+ *   with, as the tests do with `runInDurableObject` (test/helpers/invariant-rules.ts).
  * - `POST /__bench/fill-line {concertId, prefix, from, count, parallel?}`: `join(prefix + i)` on the
  *   concert's room for i in [from, from + count), `parallel` RPCs in flight (default 16). Answers
  *   `{joined, rejoined, failed, ms}`. Filling a line of 100,000 this way skips HTTP, user tokens and
@@ -20,17 +24,30 @@
  * Every other request goes to the app unchanged (GET requests without even a URL parse).
  */
 import { DurableObject } from 'cloudflare:workers';
-import app from '../../src/index.ts';
+import app, { ConcertRoom as AppConcertRoom } from '../../src/index.ts';
 import { createPool, type Pool } from '../../src/db/client.ts';
 import { createSql } from '../../src/db/http.ts';
 import { withTransaction } from '../../src/db/transaction.ts';
 import { getRedis } from '../../src/lib/redis.ts';
+import { readRoomTables } from '../../test/helpers/invariant-rules.ts';
+import type { RoomView } from '../../test/helpers/invariant-rules.ts';
 
 export * from '../../src/index.ts';
 
 /** The app's bindings plus the probe's own Durable Object (bench/lib/bench-config.ts adds it). */
 interface ProbeEnv extends Env {
   BENCH_PROBE: DurableObjectNamespace<BenchProbe>;
+}
+
+/**
+ * The app's room with one read-only RPC more, for the benchmarks' checks. The bench config binds
+ * CONCERT_ROOM to this class (the entry's own export wins over the re-exported one of the same
+ * name), so every room of a benchmark run is the app's room plus this method; production never has it.
+ */
+export class ConcertRoom extends AppConcertRoom {
+  benchTables(): Omit<RoomView, 'seats'> {
+    return readRoomTables(this.ctx.storage.sql);
+  }
 }
 
 /** The one probe object every ceiling request goes to, as one concert's requests go to one room. */
@@ -135,6 +152,13 @@ async function probe(path: string, request: Request, env: ProbeEnv): Promise<Res
       } catch (error) {
         return json({ error: errorText(error) }, 503);
       }
+    case '/__bench/room-state': {
+      const { concertId } = await request.json<{ concertId: string }>();
+      const room = env.CONCERT_ROOM.getByName(concertId) as unknown as DurableObjectStub<ConcertRoom>;
+      const seats = await room.seats();
+      if (!Array.isArray(seats)) return json({ error: seats.reason }, 404);
+      return json({ seats, ...(await room.benchTables()) } satisfies RoomView);
+    }
     case '/__bench/fill-line':
       return fillLine(env, await request.json<FillRequest>());
     default:

@@ -1,7 +1,8 @@
 /**
- * A crowd of queue WebSockets held open from this process (`GET /queue/ws?token=…`, the room's
- * hibernating sockets), for measuring what a room does with many listeners. Each socket counts as
- * open once the room's first status message arrives; later pushes are counted.
+ * A crowd of queue WebSockets held open from this process (`GET /queue/ws`, the queue token offered
+ * as the subprotocol `token.<jwt>` beside `frontrow.v1`; the room's hibernating sockets), for
+ * measuring what a room does with many listeners, or for following each listener's status. Each
+ * socket counts as open once the room's first status message arrives; later pushes are counted.
  */
 import fs from 'node:fs';
 import WebSocket from 'ws';
@@ -62,6 +63,10 @@ export interface OpenSocketsOptions {
   timeoutMs?: number;
   log?: (message: string) => void;
   signal?: AbortSignal;
+  /** Every message a socket receives, the first included, with the index of its token. */
+  onMessage?: (index: number, data: string) => void;
+  /** A socket that had opened closed or failed, other than by {@link SocketCrowd.close}. */
+  onDrop?: (index: number) => void;
 }
 
 export async function openSockets(opts: OpenSocketsOptions): Promise<SocketCrowd> {
@@ -76,9 +81,9 @@ export async function openSockets(opts: OpenSocketsOptions): Promise<SocketCrowd
   const t0 = performance.now();
   let lastLog = t0;
 
-  const openOne = (token: string): Promise<void> =>
+  const openOne = (index: number): Promise<void> =>
     new Promise((resolve) => {
-      const ws = new WebSocket(`${wsBase}/queue/ws?token=${encodeURIComponent(token)}`, { perMessageDeflate: false, handshakeTimeout: timeoutMs });
+      const ws = new WebSocket(`${wsBase}/queue/ws`, ['frontrow.v1', `token.${opts.tokens[index]!}`], { perMessageDeflate: false, handshakeTimeout: timeoutMs });
       let opened = false;
       const fail = (reason: string): void => {
         if (opened) return;
@@ -89,7 +94,8 @@ export async function openSockets(opts: OpenSocketsOptions): Promise<SocketCrowd
         resolve();
       };
       const timer = setTimeout(() => fail('no first message in time'), timeoutMs);
-      ws.on('message', () => {
+      ws.on('message', (data: WebSocket.RawData, isBinary: boolean) => {
+        if (opts.onMessage && !isBinary) opts.onMessage(index, Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.concat(Array.isArray(data) ? data : [Buffer.from(data)]).toString('utf8'));
         if (!opened) {
           opened = true;
           clearTimeout(timer);
@@ -100,14 +106,17 @@ export async function openSockets(opts: OpenSocketsOptions): Promise<SocketCrowd
       ws.on('unexpected-response', (_request, response) => fail(`HTTP ${response.statusCode}`));
       ws.on('error', (error) => fail(describeError(error)));
       ws.on('close', () => {
-        if (opened && !closing && sockets.includes(ws)) dropped++;
+        if (opened && !closing && sockets.includes(ws)) {
+          dropped++;
+          opts.onDrop?.(index);
+        }
         fail('closed before its first message');
       });
     });
 
   const worker = async (): Promise<void> => {
     while (next < opts.tokens.length && !opts.signal?.aborted) {
-      await openOne(opts.tokens[next++]!);
+      await openOne(next++);
       const now = performance.now();
       if (opts.log && now - lastLog > 5000) {
         lastLog = now;
