@@ -1,0 +1,756 @@
+/**
+ * `npm run bench:rush` (issue 11): the whole on-sale, the way it happens, checked for correctness and
+ * fairness while it does.
+ *
+ * Starts the throwaway stack and the Worker (`--mode workerd`, the default, or `wrangler`; or targets
+ * `--base-url`, see below), measures the ceilings at the rush's client count (the generator against
+ * a plain Node server, the trivial 404, one DO RPC with one SQLite write; bench/lib/ceilings.ts,
+ * bench/lib/generator-ceiling.ts), then plays `--fans` fans against one concert of `--seats` seats
+ * with at most `--clients` requests in flight (one closed-loop generator shared by every fan,
+ * bench/lib/dispatch.ts). Each fan:
+ *
+ *  1. gets a user token (`POST /auth/dev-token`) and charges 4 × the seat price (`POST /balance/charge`);
+ *  2. joins the line (`POST /queue/token`) before sales open: the concert is created after the
+ *     charges, to open a few seconds after everyone is in line and the sockets are open (the lead is
+ *     estimated from the charge rate; `--lead-seconds` sets it);
+ *  3. waits for admission on the queue WebSocket (bench/lib/sockets.ts), as many as the open-file
+ *     limit allows (`maxSockets`); the others poll `GET /queue/status`. The status contract advises no
+ *     interval (no Retry-After or poll hint on a 200), so a poller waits a quarter of its estimated
+ *     wait, at least 1 s (the admission snapshot's max-age: a faster poll cannot learn more) and at
+ *     most 10 s, and honours Retry-After on a 429/503;
+ *  4. once admitted, reads the seat map (`GET /concerts/:id/seats`), holds 1–4 free seats at random
+ *     (`POST /reservations`; on 409 SEAT_UNAVAILABLE drops the seats named and picks others, at most 5
+ *     tries, re-reading the map when it runs out), then pays (`POST /payment`), except a share of
+ *     fans (`--abandon-share`) who walk away from their hold so that expiry runs. A fan who finds no
+ *     seat free while some are held looks again every 2 s until their session ends; a fan told
+ *     `sold_out`, or who sees every seat sold, stops.
+ *
+ * Then, after every session has ended (the concert's `--session-seconds`), the checks: DESIGN.md §6
+ * through the tests' own checker (test/helpers/invariant-rules.ts: one live reservation per seat,
+ * sold ⇔ confirmed ⇔ one payment ⇔ one ledger debit, balances = ledgers, points conserved, the room's
+ * map, seat owners, holds and finished sessions = Postgres), no fan left in a non-terminal state
+ * (a live session, a pending or held hold, a held reservation), every seat sold or accounted for, and
+ * FIFO admission, judged on the room's own line (its SQLite, read through the bench-only
+ * `POST /__bench/room-state`): the admitted places are exactly the first k by seq, with admission
+ * times that never go down along seq; the client's view is checked too (every fan seen admitted
+ * joined before every fan never admitted). Exit code 1 on any violation, any 5xx or unanswered
+ * request, a fan left unfinished, or broken FIFO.
+ *
+ * Flags: `--fans N` (10,000) `--seats S` (1,000) `--clients C` (500) `--mode workerd|wrangler`
+ * (workerd) `--base-url URL` `--json FILE` `--abandon-share X` (0.1) `--price P` (100)
+ * `--admit-per-window` (250) `--window-seconds` (10) `--session-seconds` (60) `--hold-seconds` (20)
+ * `--ceiling-seconds` (5) `--warmup` (3) `--lead-seconds` (estimated) `--max-seconds` (1200).
+ *
+ * `--base-url` runs the fans against a service already running (ADMIN_TOKEN and DATABASE_URL from
+ * the environment; DEV_AUTH on): ceilings and room checks need the bench entry's `/__bench/*` routes
+ * and are reported as not measured / not checked where it has none; no CPU figures.
+ */
+import pg from 'pg';
+import { flagValue, intFlag, writeJsonReport } from './lib/cli.ts';
+import { DO_WRITE, TRIVIAL, ceilingLoad, probeCeiling, warmUp } from './lib/ceilings.ts';
+import { cleanup, installSignalHandlers, interrupted } from './lib/cleanup.ts';
+import { Dispatcher } from './lib/dispatch.ts';
+import { GENERATOR_CEILING_DESCRIPTION, generatorCeiling } from './lib/generator-ceiling.ts';
+import { callJson, concertStats, createConcert, labelWithCode, startBenchStack } from './lib/frontrow.ts';
+import type { BenchStack, ConcertStats } from './lib/frontrow.ts';
+import { runLoad } from './lib/load.ts';
+import type { LoadResponse, LoadResult, RequestSpec } from './lib/load.ts';
+import { formatCounts } from './lib/report.ts';
+import { maxSockets, openSockets } from './lib/sockets.ts';
+import type { SocketCrowd } from './lib/sockets.ts';
+import { summarize } from './lib/stats.ts';
+import type { Summary } from './lib/stats.ts';
+import { LATENCY_COLUMNS, formatCount, formatMs, formatRatio, latencyCells, printTable, rightAligned } from './lib/table.ts';
+import { parseModes, startWorker } from './lib/worker.ts';
+import type { WorkerMode, WorkerUnderTest } from './lib/worker.ts';
+import { findViolationsWith } from '../test/helpers/invariant-rules.ts';
+import type { QueryFn, RoomView, Violation } from '../test/helpers/invariant-rules.ts';
+
+const log = (message: string): void => console.error(`[bench:rush] ${message}`);
+
+function shareFlag(name: string, fallback: number): number {
+  const raw = flagValue(name);
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < 0 || value > 1) throw new Error(`--${name} must be a number in [0, 1], got "${raw}"`);
+  return value;
+}
+
+const FANS = intFlag('fans', 10_000);
+const SEATS = intFlag('seats', 1_000);
+const CLIENTS = intFlag('clients', 500);
+const BASE_URL = flagValue('base-url');
+const [MODE] = parseModes(flagValue('mode') ?? 'workerd') as [WorkerMode];
+if (flagValue('mode') === 'both') throw new Error('--mode is workerd or wrangler for bench:rush (one rush per run)');
+const ABANDON_SHARE = shareFlag('abandon-share', 0.1);
+const PRICE = intFlag('price', 100);
+const QUEUE = {
+  admitPerWindow: intFlag('admit-per-window', 250),
+  windowSeconds: intFlag('window-seconds', 10),
+  sessionSeconds: intFlag('session-seconds', 60),
+  holdSeconds: intFlag('hold-seconds', 20),
+};
+const CEILING_MS = intFlag('ceiling-seconds', 5) * 1000;
+const WARMUP_S = intFlag('warmup', 3, { min: 0 });
+const LEAD_S = flagValue('lead-seconds') === undefined ? undefined : intFlag('lead-seconds', 0, { min: 0 });
+const MAX_MS = intFlag('max-seconds', 1200) * 1000;
+flagValue('json'); // fail on a bare --json now, not after the run
+
+/** Seats a fan tries to hold at most (DESIGN.md §3: at most 4 per person). */
+const MAX_SEATS_PER_FAN = 4;
+const HOLD_TRIES = 5;
+const SEAT_RETRY_MS = 2_000;
+const REQUEST_TIMEOUT_MS = 120_000;
+
+// ─── The target: a Worker this run started, or one at --base-url ─────────────────────────────────
+
+interface Target {
+  url: string;
+  adminToken: string;
+  query: QueryFn;
+  worker?: WorkerUnderTest;
+  bench?: BenchStack;
+  close(): Promise<void>;
+}
+
+async function postgresQuery(databaseUrl: string): Promise<{ query: QueryFn; close: () => Promise<void> }> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  return {
+    query: async <Row extends Record<string, unknown>>(text: string, values: unknown[] = []) => (await client.query<Row & pg.QueryResultRow>(text, values)).rows,
+    close: () => client.end(),
+  };
+}
+
+async function startTarget(): Promise<Target> {
+  if (BASE_URL) {
+    const adminToken = process.env.ADMIN_TOKEN;
+    const databaseUrl = process.env.DATABASE_URL;
+    if (!adminToken || !databaseUrl) throw new Error('--base-url needs ADMIN_TOKEN and DATABASE_URL in the environment');
+    const pgc = await postgresQuery(databaseUrl);
+    return { url: BASE_URL, adminToken, query: pgc.query, close: pgc.close };
+  }
+  const bench = await startBenchStack(log);
+  const worker = await startWorker({ mode: MODE, vars: bench.vars, log });
+  const pgc = await postgresQuery(bench.stack.databaseUrl);
+  return { url: worker.url, adminToken: bench.adminToken, query: pgc.query, worker, bench, close: pgc.close };
+}
+
+// ─── Per-endpoint tallies ─────────────────────────────────────────────────────────────────────────
+
+interface Tally {
+  latencies: number[];
+  labels: Map<string, number>;
+  noAnswer: number;
+}
+
+const tallies = new Map<string, Tally>();
+const progress = { joined: 0, admitted: 0, holds: 0, seatsSold: 0, buyers: 0, errors: 0, fiveXx: 0 };
+
+function tally(endpoint: string): Tally {
+  let t = tallies.get(endpoint);
+  if (!t) tallies.set(endpoint, (t = { latencies: [], labels: new Map(), noAnswer: 0 }));
+  return t;
+}
+
+let dispatcher: Dispatcher;
+
+/** One request through the shared generator, counted under `endpoint`; undefined when it got no answer. */
+async function call(endpoint: string, request: RequestSpec): Promise<LoadResponse | undefined> {
+  const t = tally(endpoint);
+  try {
+    const response = await dispatcher.send(request);
+    t.latencies.push(response.latencyMs);
+    const label = labelWithCode(response);
+    t.labels.set(label, (t.labels.get(label) ?? 0) + 1);
+    if (response.status >= 500) {
+      progress.fiveXx++;
+      progress.errors++;
+      if (progress.fiveXx <= 5) log(`${endpoint}: ${response.status} ${response.body.slice(0, 300)}`);
+    }
+    return response;
+  } catch (error) {
+    t.noAnswer++;
+    progress.errors++;
+    if (t.noAnswer <= 3) log(`${endpoint}: no answer: ${error instanceof Error ? error.message : String(error)}`);
+    return undefined;
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Seconds a 429/503 asks to wait (Retry-After), at least 1. */
+function retryAfterMs(response: LoadResponse): number {
+  const header = response.headers['retry-after'];
+  const seconds = Number(Array.isArray(header) ? header[0] : header);
+  return Math.max(1, Number.isFinite(seconds) ? seconds : 1) * 1000;
+}
+
+// ─── Fans ────────────────────────────────────────────────────────────────────────────────────────
+
+interface QueueStatus {
+  status: 'waiting' | 'admitted' | 'completed' | 'expired' | 'sold_out';
+  position: number;
+  estimatedWaitSeconds: number;
+  sessionExpiresAt: string | null;
+}
+
+type Outcome =
+  | 'bought'
+  | 'abandoned its hold'
+  | 'sold out while waiting'
+  | 'sold out once admitted'
+  | 'no seat in 5 tries'
+  | 'session ended'
+  | 'refused (4xx)'
+  | 'failed (5xx or no answer)';
+
+interface Fan {
+  index: number;
+  userId: string;
+  token?: string;
+  queueToken?: string;
+  /** The place in line the join gave (the queue token's `seq`). */
+  seq?: number;
+  /** When the fan learnt it was admitted (ms, performance.now()), and whether it ever was. */
+  admittedSeenAt?: number;
+  /** Resolves with the first status that ends the wait (admitted or final); set by socket or poll. */
+  admission?: Promise<QueueStatus | undefined>;
+  settle?: (status: QueueStatus | undefined) => void;
+  viaSocket: boolean;
+  outcome?: Outcome;
+  seatsBought: number;
+}
+
+/** The `seq` claim of a queue token (its payload, not verified: the bench only reads its own token). */
+function seqOf(queueToken: string): number {
+  const payload = JSON.parse(Buffer.from(queueToken.split('.')[1] ?? '', 'base64url').toString('utf8')) as { seq?: unknown };
+  if (typeof payload.seq !== 'number') throw new Error('queue token without a numeric seq');
+  return payload.seq;
+}
+
+const WAIT_OVER = new Set(['admitted', 'sold_out', 'completed', 'expired']);
+
+function statusSeen(fan: Fan, status: QueueStatus | undefined): void {
+  if (status !== undefined && !WAIT_OVER.has(status.status)) return;
+  if (status?.status === 'admitted' && fan.admittedSeenAt === undefined) {
+    fan.admittedSeenAt = performance.now();
+    progress.admitted++;
+  }
+  fan.settle?.(status);
+  fan.settle = undefined;
+}
+
+/** Polls `GET /queue/status` until the wait is over; see the file comment for the interval. */
+async function poll(fan: Fan): Promise<void> {
+  while (fan.settle) {
+    const response = await call('GET /queue/status', { path: '/queue/status', headers: { 'queue-token': fan.queueToken! } });
+    if (!fan.settle) return; // a socket message settled it meanwhile
+    if (!response) return statusSeen(fan, undefined);
+    if (response.status === 429 || response.status === 503) {
+      await sleep(retryAfterMs(response));
+      continue;
+    }
+    const status = response.status === 200 ? response.json<QueueStatus>() : undefined;
+    if (!status) return statusSeen(fan, undefined);
+    statusSeen(fan, status);
+    if (!fan.settle) return;
+    await sleep(Math.min(10_000, Math.max(1_000, (status.estimatedWaitSeconds * 1000) / 4)));
+  }
+}
+
+interface Seat {
+  seatNumber: number;
+  status: string;
+}
+
+interface Rush {
+  concertId: string;
+  sessionEndsAt: (status: QueueStatus) => number;
+  soldOutAt?: number;
+}
+
+function pickRandom<T>(items: T[], n: number): T[] {
+  const copy = [...items];
+  for (let i = copy.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [copy[i], copy[j]] = [copy[j]!, copy[i]!];
+  }
+  return copy.slice(0, n);
+}
+
+/** After admission: seat map, hold (up to 5 tries), pay or walk away. */
+async function shop(fan: Fan, rush: Rush, admitted: QueueStatus): Promise<Outcome> {
+  const auth = { authorization: `Bearer ${fan.token!}` };
+  const sessionEnd = rush.sessionEndsAt(admitted);
+  const want = 1 + Math.floor(Math.random() * MAX_SEATS_PER_FAN);
+  let free: number[] = [];
+  const readMap = async (): Promise<Outcome | undefined> => {
+    for (;;) {
+      const response = await call('GET /concerts/:id/seats', { path: `/concerts/${rush.concertId}/seats` });
+      if (!response) return 'failed (5xx or no answer)';
+      if (response.status !== 200) return response.status >= 500 ? 'failed (5xx or no answer)' : 'refused (4xx)';
+      const seats = response.json<{ seats: Seat[] }>()?.seats ?? [];
+      free = seats.filter((seat) => seat.status === 'available').map((seat) => seat.seatNumber);
+      if (free.length > 0) return undefined;
+      if (!seats.some((seat) => seat.status === 'held')) return 'sold out once admitted';
+      // Only held seats left: some may come back when their holds expire.
+      if (Date.now() + SEAT_RETRY_MS >= sessionEnd) return 'session ended';
+      await sleep(SEAT_RETRY_MS);
+    }
+  };
+  let reservationId: string | undefined;
+  for (let attempt = 1; attempt <= HOLD_TRIES && reservationId === undefined; attempt++) {
+    if (free.length === 0) {
+      const stop = await readMap();
+      if (stop) return stop;
+    }
+    const seatNumbers = pickRandom(free, want);
+    const response = await call('POST /reservations', {
+      method: 'POST',
+      path: '/reservations',
+      headers: { ...auth, 'queue-token': fan.queueToken! },
+      json: { concertId: rush.concertId, seatNumbers },
+    });
+    if (!response || response.status >= 500) return 'failed (5xx or no answer)';
+    if (response.status === 201) {
+      reservationId = response.json<{ reservationId: string }>()?.reservationId;
+      break;
+    }
+    const problem = response.json<{ code?: string; seats?: number[] }>();
+    if (response.status === 409 && problem?.code === 'SEAT_UNAVAILABLE') {
+      const taken = new Set(problem.seats ?? seatNumbers);
+      free = free.filter((seat) => !taken.has(seat));
+      continue;
+    }
+    if (response.status === 403 && problem?.code === 'NOT_ADMITTED') return 'session ended';
+    return 'refused (4xx)';
+  }
+  if (reservationId === undefined) return 'no seat in 5 tries';
+  progress.holds++;
+  if (Math.random() < ABANDON_SHARE) return 'abandoned its hold';
+  const paid = await call('POST /payment', { method: 'POST', path: '/payment', headers: auth, json: { reservationId } });
+  if (!paid || paid.status >= 500) return 'failed (5xx or no answer)';
+  if (paid.status !== 201) return paid.json<{ code?: string }>()?.code === 'RESERVATION_EXPIRED' ? 'session ended' : 'refused (4xx)';
+  const seats = paid.json<{ amount: number }>()!.amount / PRICE;
+  fan.seatsBought = seats;
+  progress.buyers++;
+  progress.seatsSold += seats;
+  if (progress.seatsSold >= SEATS && rush.soldOutAt === undefined) rush.soldOutAt = Date.now();
+  return 'bought';
+}
+
+/** Runs `work` on every item, all at once (the dispatcher bounds what is in flight); seconds taken. */
+async function phase<T>(name: string, items: readonly T[], work: (item: T) => Promise<void>): Promise<number> {
+  const t0 = performance.now();
+  log(`${name}: ${formatCount(items.length)} fans`);
+  await Promise.all(items.map(work));
+  const seconds = (performance.now() - t0) / 1000;
+  log(`${name}: done in ${seconds.toFixed(1)} s (${formatCount(items.length / seconds)}/s)`);
+  return seconds;
+}
+
+// ─── Checks ──────────────────────────────────────────────────────────────────────────────────────
+
+interface FifoCheck {
+  /** Where the verdict comes from. */
+  source: string;
+  admitted: number;
+  /** Admitted places that are not among the first `admitted` seqs (a later fan went in before an earlier one). */
+  admittedOutOfPrefix: number;
+  /** Places admitted at an earlier time than a place with a lower seq. */
+  admissionTimeInversions: number;
+  /** Client's view: fans seen admitted who joined after a fan never admitted. */
+  clientViolations: number;
+  /** Client's view, for the record only (observation latency is noisy): fans who saw admission before a fan ahead of them. */
+  clientObservedOutOfOrder: number;
+  /** Fans whose join seq names another user in the room's line. */
+  seqMismatches: number;
+  exact: boolean;
+}
+
+function checkFifo(line: RoomView['line'], fans: readonly Fan[]): FifoCheck {
+  const rows = [...line].sort((a, b) => a.seq - b.seq);
+  const admittedRows = rows.filter((row) => row.admitted_at !== null);
+  let admittedOutOfPrefix = 0;
+  rows.forEach((row, i) => {
+    if (row.admitted_at !== null && i >= admittedRows.length) admittedOutOfPrefix++;
+  });
+  let admissionTimeInversions = 0;
+  let latest = Number.NEGATIVE_INFINITY;
+  for (const row of admittedRows) {
+    if (row.admitted_at! < latest) admissionTimeInversions++;
+    latest = Math.max(latest, row.admitted_at!);
+  }
+  const bySeq = new Map(rows.map((row) => [row.seq, row.user_id]));
+  const joined = fans.filter((fan) => fan.seq !== undefined).sort((a, b) => a.seq! - b.seq!);
+  const seqMismatches = joined.filter((fan) => bySeq.get(fan.seq!) !== fan.userId).length;
+  const firstNever = joined.find((fan) => fan.admittedSeenAt === undefined)?.seq ?? Number.POSITIVE_INFINITY;
+  const clientViolations = joined.filter((fan) => fan.admittedSeenAt !== undefined && fan.seq! > firstNever).length;
+  let clientObservedOutOfOrder = 0;
+  let seen = Number.NEGATIVE_INFINITY;
+  for (const fan of joined) {
+    if (fan.admittedSeenAt === undefined) continue;
+    if (fan.admittedSeenAt < seen) clientObservedOutOfOrder++;
+    seen = Math.max(seen, fan.admittedSeenAt);
+  }
+  return {
+    source: "the room's own line (SQLite via POST /__bench/room-state): seq = order of joining, admitted_at = when admitted",
+    admitted: admittedRows.length,
+    admittedOutOfPrefix,
+    admissionTimeInversions,
+    clientViolations,
+    clientObservedOutOfOrder,
+    seqMismatches,
+    exact: admittedOutOfPrefix === 0 && admissionTimeInversions === 0 && clientViolations === 0 && seqMismatches === 0,
+  };
+}
+
+async function readRoomState(url: string, concertId: string): Promise<RoomView> {
+  return callJson<RoomView>(url, 'POST', '/__bench/room-state', { body: { concertId }, expectStatus: 200 });
+}
+
+/** What is still in a non-terminal state: live sessions, pending or held holds, held reservations. */
+async function unfinished(target: Target, concertId: string, room: RoomView | undefined): Promise<{ sessions: number; holds: number; reservations: number }> {
+  const [row] = await target.query<{ n: string }>(`SELECT count(*) AS n FROM reservations WHERE concert_id = $1 AND status = 'held'`, [concertId]);
+  return {
+    sessions: room ? room.line.filter((place) => place.status === 'admitted').length : Number.NaN,
+    holds: room ? room.holds.filter((hold) => hold.status === 'pending' || hold.status === 'held').length : Number.NaN,
+    reservations: Number(row?.n ?? 0),
+  };
+}
+
+// ─── Report ──────────────────────────────────────────────────────────────────────────────────────
+
+interface EndpointRow {
+  endpoint: string;
+  requests: number;
+  latencyMs: Summary;
+  ok2xx: number;
+  refused4xx: Record<string, number>;
+  failed5xx: number;
+  noAnswer: number;
+}
+
+function endpointRows(): EndpointRow[] {
+  return [...tallies.entries()].map(([endpoint, t]) => {
+    let ok2xx = 0;
+    let failed5xx = 0;
+    const refused4xx: Record<string, number> = {};
+    for (const [label, n] of t.labels) {
+      const status = Number(label.split(' ')[0]);
+      if (status < 400) ok2xx += n;
+      else if (status >= 500) failed5xx += n;
+      else refused4xx[label] = n;
+    }
+    return { endpoint, requests: t.latencies.length, latencyMs: summarize(t.latencies), ok2xx, refused4xx, failed5xx, noAnswer: t.noAnswer };
+  });
+}
+
+interface CpuRow {
+  group: string;
+  ms: number;
+}
+
+function cpuSample(target: Target): Map<string, number> {
+  const sample = new Map<string, number>();
+  const client = process.cpuUsage();
+  sample.set('generator (this Node process)', (client.user + client.system) / 1000);
+  if (target.worker) sample.set(`${target.worker.mode} (the Worker's process group)`, target.worker.cpuMs());
+  if (target.bench) {
+    const byCommand = target.bench.cpuMsByCommand();
+    sample.set('Postgres', byCommand.get('postgres') ?? 0);
+    sample.set('Redis', byCommand.get('redis-server') ?? 0);
+    let adapters = 0;
+    for (const [command, ms] of byCommand) if (command !== 'postgres' && command !== 'redis-server') adapters += ms;
+    sample.set('adapters (Neon + Upstash, node)', adapters);
+  }
+  return sample;
+}
+
+function cpuDiff(before: Map<string, number>, after: Map<string, number>): CpuRow[] {
+  return [...after.entries()].map(([group, ms]) => ({ group, ms: ms - (before.get(group) ?? 0) }));
+}
+
+// ─── Main ────────────────────────────────────────────────────────────────────────────────────────
+
+async function main(target: Target): Promise<void> {
+  const startedAt = new Date();
+  const t0 = performance.now();
+  const base = { baseUrl: target.url, concurrency: CLIENTS, signal: interrupted, serverCpuMs: target.worker && (() => target.worker!.cpuMs()), stackCpuMs: target.bench && (() => target.bench!.cpuMs()) };
+
+  // Ceilings at the rush's client count, measured before it on the same Worker.
+  await warmUp({ ...base }, WARMUP_S, log);
+  log(`ceilings: generator, trivial 404, DO write; ${CLIENTS} clients, ${CEILING_MS / 1000} s each`);
+  const ceilings: { name: string; description: string; result?: LoadResult; reason?: string }[] = [];
+  ceilings.push({ name: 'generator (plain Node 404)', description: GENERATOR_CEILING_DESCRIPTION, result: await generatorCeiling({ concurrency: CLIENTS, durationMs: CEILING_MS, signal: interrupted }) });
+  for (const kind of [TRIVIAL, DO_WRITE]) {
+    const probe = await probeCeiling(target.url, kind);
+    if (!probe.ok) ceilings.push({ name: kind.name, description: kind.description, reason: probe.reason });
+    else ceilings.push({ name: kind.name, description: kind.description, result: await runLoad(ceilingLoad(kind, { ...base, durationMs: CEILING_MS })) });
+  }
+  for (const c of ceilings) log(`  ${c.name}: ${c.result ? `${formatCount(c.result.rps)} req/s, p50 ${formatMs(c.result.latencyMs.p50)} ms, p99 ${formatMs(c.result.latencyMs.p99)} ms` : `n/a (${c.reason})`}`);
+
+  // The rush: one generator for every fan, from the first token to the last payment.
+  dispatcher = new Dispatcher();
+  const cpuBefore = cpuSample(target);
+  const rushStartedAt = performance.now();
+  const generator = dispatcher.run({ ...base, name: 'rush', durationMs: MAX_MS, timeoutMs: REQUEST_TIMEOUT_MS });
+  const progressTimer = setInterval(() => {
+    log(
+      `progress ${((performance.now() - rushStartedAt) / 1000).toFixed(0)} s: joined ${formatCount(progress.joined)}, admitted ${formatCount(progress.admitted)}, ` +
+        `held ${formatCount(progress.holds)}, sold ${formatCount(progress.seatsSold)}/${formatCount(SEATS)} seats (${formatCount(progress.buyers)} buyers), ` +
+        `errors ${progress.errors} (5xx ${progress.fiveXx}), queued ${formatCount(dispatcher.backlog)}`,
+    );
+  }, 2_000);
+  const runPrefix = `rush-${startedAt.getTime().toString(36)}`;
+  const fans: Fan[] = Array.from({ length: FANS }, (_, index) => ({ index, userId: `${runPrefix}-${index}`, viaSocket: false, seatsBought: 0 }));
+  let crowd: SocketCrowd | undefined;
+  const rush: Rush = {
+    concertId: '',
+    sessionEndsAt: (status) => (status.sessionExpiresAt ? Date.parse(status.sessionExpiresAt) : Date.now() + QUEUE.sessionSeconds * 1000),
+  };
+  let concertId = '';
+  let salesOpenAt = 0;
+  let joinSeconds = Number.NaN;
+  let leadNote = '';
+  try {
+    await phase('user tokens (POST /auth/dev-token)', fans, async (fan) => {
+      const r = await call('POST /auth/dev-token', { method: 'POST', path: '/auth/dev-token', json: { userId: fan.userId } });
+      fan.token = r?.status === 200 || r?.status === 201 ? r.json<{ token: string }>()?.token : undefined;
+    });
+    const chargeSeconds = await phase('charges (POST /balance/charge)', fans.filter((fan) => fan.token), async (fan) => {
+      const r = await call('POST /balance/charge', { method: 'POST', path: '/balance/charge', headers: { authorization: `Bearer ${fan.token!}` }, json: { amount: MAX_SEATS_PER_FAN * PRICE } });
+      if (r?.status !== 200) fan.token = undefined; // cannot pay: leaves the rush here
+    });
+    const ready = fans.filter((fan) => fan.token);
+    const socketBudget = Math.min(ready.length, maxSockets(MODE));
+    // Joins cost less than charges; sockets open at about 1,000/s here. A few seconds to spare.
+    const lead = LEAD_S ?? Math.ceil((ready.length / Math.max(1, ready.length / chargeSeconds)) * 1.2 + socketBudget / 1000 + 5);
+    salesOpenAt = Date.now() + lead * 1000;
+    concertId = await createConcert(target.url, target.adminToken, {
+      title: `bench:rush ${formatCount(FANS)} fans, ${formatCount(SEATS)} seats`,
+      seats: SEATS,
+      price: PRICE,
+      salesOpenAt: new Date(salesOpenAt),
+      queue: QUEUE,
+    });
+    log(`concert ${concertId}: ${formatCount(SEATS)} seats at ${PRICE}; sales open in ${lead} s; queue ${JSON.stringify(QUEUE)}`);
+    rush.concertId = concertId;
+
+    joinSeconds = await phase('joins (POST /queue/token)', ready, async (fan) => {
+      const r = await call('POST /queue/token', { method: 'POST', path: '/queue/token', headers: { authorization: `Bearer ${fan.token!}` }, json: { concertId } });
+      const body = r?.status === 201 ? r.json<{ token: string; status: string }>() : undefined;
+      if (!body) return;
+      fan.queueToken = body.token;
+      fan.seq = seqOf(body.token);
+      fan.admission = new Promise((resolve) => (fan.settle = resolve));
+      progress.joined++;
+      if (body.status !== 'waiting') statusSeen(fan, { status: body.status as QueueStatus['status'], position: 0, estimatedWaitSeconds: 0, sessionExpiresAt: null });
+    });
+    const inLine = ready.filter((fan) => fan.queueToken).sort((a, b) => a.seq! - b.seq!);
+    const socketFans = inLine.slice(0, socketBudget);
+    log(`opening ${formatCount(socketFans.length)} queue WebSockets; ${formatCount(inLine.length - socketFans.length)} fans beyond the open-file budget poll`);
+    const fallBack = (fan: Fan): void => {
+      if (!fan.settle) return;
+      fan.viaSocket = false;
+      void poll(fan);
+    };
+    crowd = await openSockets({
+      baseUrl: target.url,
+      tokens: socketFans.map((fan) => fan.queueToken!),
+      concurrency: 100,
+      log,
+      signal: interrupted,
+      onMessage: (i, data) => {
+        const fan = socketFans[i]!;
+        fan.viaSocket = true;
+        statusSeen(fan, JSON.parse(data) as QueueStatus);
+      },
+      onDrop: (i) => fallBack(socketFans[i]!),
+    });
+    for (const fan of socketFans) if (!fan.viaSocket) fallBack(fan);
+    for (const fan of inLine.slice(socketBudget)) void poll(fan);
+    const openIn = (salesOpenAt - Date.now()) / 1000;
+    leadNote =
+      openIn >= 0
+        ? `everyone in line and ${formatCount(crowd.open)} sockets open ${openIn.toFixed(1)} s before opening`
+        : `NOTE: sales opened ${(-openIn).toFixed(1)} s before the sockets were all open (lead too short)`;
+    log(leadNote);
+
+    await Promise.all(
+      inLine.map(async (fan) => {
+        const status = await fan.admission!;
+        if (!status) fan.outcome = 'failed (5xx or no answer)';
+        else if (status.status === 'admitted') fan.outcome = await shop(fan, rush, status);
+        else fan.outcome = status.status === 'sold_out' ? 'sold out while waiting' : 'session ended';
+      }),
+    );
+    for (const fan of fans) fan.outcome ??= 'failed (5xx or no answer)';
+  } finally {
+    clearInterval(progressTimer);
+    dispatcher.close();
+  }
+  const rushResult = await generator;
+  const rushSeconds = (performance.now() - rushStartedAt) / 1000;
+  const cpu = cpuDiff(cpuBefore, cpuSample(target));
+  await crowd?.close();
+
+  // After every session has ended: nothing may be left in a non-terminal state.
+  let room: RoomView | undefined;
+  let roomReason: string | undefined;
+  try {
+    room = await readRoomState(target.url, concertId);
+  } catch (error) {
+    roomReason = error instanceof Error ? error.message : String(error);
+  }
+  const lastSessionEnd = Math.max(0, ...(room?.line ?? []).map((place) => place.session_expires_at ?? 0));
+  const waitMs = Math.max(0, lastSessionEnd - Date.now());
+  if (waitMs > 0) log(`waiting ${(waitMs / 1000).toFixed(0)} s for the last session to end before checking`);
+  await sleep(waitMs);
+  let left = await unfinished(target, concertId, room);
+  const settleDeadline = Date.now() + 30_000;
+  for (;;) {
+    if (room) room = await readRoomState(target.url, concertId);
+    left = await unfinished(target, concertId, room);
+    if ((left.sessions === 0 || Number.isNaN(left.sessions)) && (left.holds === 0 || Number.isNaN(left.holds)) && left.reservations === 0) break;
+    if (Date.now() > settleDeadline) break;
+    await sleep(500);
+  }
+
+  log('invariant checker (test/helpers/invariant-rules.ts)');
+  const userIds = fans.map((fan) => fan.userId);
+  const violations: Violation[] = room
+    ? await findViolationsWith({ query: target.query, readRoom: (id) => readRoomState(target.url, id) }, { concertIds: [concertId], userIds }, 10_000)
+    : [];
+  const fifo = room ? checkFifo(room.line, fans) : undefined;
+  const stats: ConcertStats = await concertStats(target.url, target.adminToken, concertId);
+  const totalS = (performance.now() - t0) / 1000;
+
+  // ─── Print ─────────────────────────────────────────────────────────────────────────────────────
+  const rows = endpointRows();
+  const fiveXx = rows.reduce((n, row) => n + row.failed5xx, 0);
+  const noAnswer = rows.reduce((n, row) => n + row.noAnswer, 0);
+  const outcomes: Record<string, number> = {};
+  for (const fan of fans) outcomes[fan.outcome!] = (outcomes[fan.outcome!] ?? 0) + 1;
+  const soldOutS = rush.soldOutAt === undefined ? undefined : (rush.soldOutAt - salesOpenAt) / 1000;
+  console.log(
+    `bench:rush — ${formatCount(FANS)} fans, ${formatCount(SEATS)} seats, ${CLIENTS} clients, ${target.worker ? `mode ${target.worker.mode}` : `base URL ${target.url}`}, ` +
+      `abandon share ${ABANDON_SHARE}, queue ${JSON.stringify(QUEUE)}. One machine for client, Worker, Postgres and Redis: read the ceilings beside the figures.`,
+  );
+  console.log(`\nRush (${startedAt.toISOString()}, ${rushSeconds.toFixed(0)} s from the first token to the last fan done; ${totalS.toFixed(0)} s in all)`);
+  console.log(`  joins: ${formatCount(progress.joined)} in ${joinSeconds.toFixed(1)} s = ${formatCount(progress.joined / joinSeconds)} joins/s; ${leadNote}`);
+  console.log(`  opening → sold out: ${soldOutS === undefined ? `NOT SOLD OUT by the fans (room: sold ${formatCount(stats.seats.sold)})` : `${soldOutS.toFixed(1)} s`} (client clock: the payment that sold the last seat)`);
+  console.log(`  fans: ${formatCounts(outcomes)}`);
+  console.log(`  seats: sold ${formatCount(stats.seats.sold)}, held ${formatCount(stats.seats.held)}, available ${formatCount(stats.seats.available)} (room); bought by fans told 201: ${formatCount(progress.seatsSold)}; revenue ${formatCount(stats.revenue)}`);
+  console.log(`  line: waiting ${formatCount(stats.waiting)}, admitted ${formatCount(stats.admitted)} (completed ${formatCount(stats.completed)}, expired ${formatCount(stats.expired)}, active ${formatCount(stats.active)})`);
+  console.log(`  generator: ${formatCount(rushResult.requests)} requests at ${formatCount(rushResult.rps)} req/s average over the rush, client CPU ${rushResult.clientCpuPct.toFixed(0)} % of a core`);
+
+  printTable(
+    'Per endpoint (latency from send to last byte; 4xx by code)',
+    ['endpoint', ...rightAligned('requests'), ...LATENCY_COLUMNS, ...rightAligned('2xx'), '4xx', ...rightAligned('5xx', 'no answer')],
+    rows.map((row) => [row.endpoint, formatCount(row.requests), ...latencyCells(row.latencyMs), formatCount(row.ok2xx), formatCounts(row.refused4xx), formatCount(row.failed5xx), formatCount(row.noAnswer)]),
+  );
+  printTable(
+    `CPU per process group during the rush (${rushSeconds.toFixed(0)} s wall; 2 cores = 200 %)`,
+    ['group', ...rightAligned('CPU s', '% of a core', 'ms / request')],
+    cpu.map((row) => [row.group, (row.ms / 1000).toFixed(1), `${((row.ms / 1000 / rushSeconds) * 100).toFixed(0)} %`, formatMs(row.ms / rushResult.requests)]),
+  );
+  const trivial = ceilings.find((c) => c.name === TRIVIAL.name)?.result;
+  printTable(
+    `Ceilings at ${CLIENTS} clients, measured just before the rush (${CEILING_MS / 1000} s each)`,
+    ['ceiling', ...rightAligned('req/s', '× trivial'), ...LATENCY_COLUMNS, ...rightAligned('server CPU', 'srv ms/req', 'client CPU'), 'answers'],
+    ceilings.map((c) =>
+      c.result
+        ? [c.name, formatCount(c.result.rps), trivial ? formatRatio(c.result.rps / trivial.rps) : '–', ...latencyCells(c.result.latencyMs), `${c.result.serverCpuPct.toFixed(0)} %`, formatMs(c.result.serverCpuMsPerRequest), `${c.result.clientCpuPct.toFixed(0)} %`, formatCounts(c.result.statuses)]
+        : [c.name, 'n/a', '', '', '', '', '', '', '', '', c.reason ?? ''],
+    ),
+  );
+  if (trivial) console.log(`The rush averaged ${formatRatio(rushResult.rps / trivial.rps)} of the trivial ceiling's req/s (every endpoint together, waits included).`);
+
+  console.log('\nFairness (FIFO admission; no pre-opening shuffle: seq is the order of joining)');
+  if (fifo) {
+    console.log(`  source: ${fifo.source}`);
+    console.log(
+      `  ${formatCount(fifo.admitted)} admitted; admitted places outside the first ${formatCount(fifo.admitted)} by seq: ${fifo.admittedOutOfPrefix}; ` +
+        `admitted earlier than a place ahead of them: ${fifo.admissionTimeInversions}; join seq naming another user: ${fifo.seqMismatches}`,
+    );
+    console.log(
+      `  client view: fans seen admitted who joined after a fan never admitted: ${fifo.clientViolations}; ` +
+        `seen admitted before someone ahead of them (observation latency, not judged): ${formatCount(fifo.clientObservedOutOfOrder)}`,
+    );
+    console.log(`  → ${fifo.exact ? 'FIFO exact' : 'FIFO BROKEN'}`);
+  } else console.log(`  not checked: the room's line could not be read (${roomReason})`);
+
+  console.log('\nInvariants (DESIGN.md §6, test/helpers/invariant-rules.ts) and end state');
+  if (!room) console.log(`  room checks skipped: ${roomReason}`);
+  console.log(`  violations: ${violations.length}`);
+  for (const v of violations.slice(0, 20)) console.log(`    ${v.rule}: ${JSON.stringify(v.detail).slice(0, 400)}`);
+  console.log(`  non-terminal after the last session ended: live sessions ${left.sessions}, pending/held holds ${left.holds}, held reservations in Postgres ${left.reservations}`);
+  const accounted = stats.seats.sold + stats.seats.available + stats.seats.held === SEATS && stats.seats.held === 0;
+  console.log(`  seats: ${stats.seats.sold === SEATS ? 'all sold' : accounted ? `${formatCount(stats.seats.available)} left available, none held` : 'NOT ACCOUNTED FOR'}`);
+  console.log(`  5xx: ${fiveXx}; requests with no answer: ${noAnswer}; socket failures: ${crowd ? formatCounts(crowd.failures) : '–'}, drops ${crowd?.dropped() ?? 0}`);
+
+  const failures = [
+    ...(violations.length > 0 ? [`${violations.length} invariant violation(s)`] : []),
+    ...(fiveXx > 0 ? [`${fiveXx} × 5xx`] : []),
+    ...(noAnswer > 0 ? [`${noAnswer} request(s) with no answer`] : []),
+    ...(fifo && !fifo.exact ? ['FIFO broken'] : []),
+    ...(left.sessions > 0 || left.holds > 0 || left.reservations > 0 ? ['fans left in a non-terminal state'] : []),
+    ...(!accounted ? ['seats not accounted for'] : []),
+    ...(outcomes['failed (5xx or no answer)'] ? [`${outcomes['failed (5xx or no answer)']} fan(s) failed`] : []),
+  ];
+  console.log(`\n${failures.length === 0 ? 'PASS' : `FAIL: ${failures.join('; ')}`}`);
+  if (failures.length > 0) process.exitCode = 1;
+
+  const written = await writeJsonReport({
+    benchmark: 'rush',
+    startedAt: startedAt.toISOString(),
+    fans: FANS,
+    seats: SEATS,
+    clients: CLIENTS,
+    mode: target.worker?.mode,
+    baseUrl: BASE_URL,
+    abandonShare: ABANDON_SHARE,
+    price: PRICE,
+    queue: QUEUE,
+    concertId,
+    joinsPerSecond: progress.joined / joinSeconds,
+    joined: progress.joined,
+    openingToSoldOutSeconds: soldOutS,
+    lead: leadNote,
+    outcomes,
+    seatsBoughtByFans: progress.seatsSold,
+    stats,
+    endpoints: rows,
+    cpu: cpu.map((row) => ({ ...row, pctOfCore: (row.ms / 1000 / rushSeconds) * 100 })),
+    rush: { requests: rushResult.requests, rps: rushResult.rps, seconds: rushSeconds, clientCpuPct: rushResult.clientCpuPct },
+    ceilings: ceilings.map((c) => ({ name: c.name, description: c.description, reason: c.reason, rps: c.result?.rps, latencyMs: c.result?.latencyMs, clientCpuPct: c.result?.clientCpuPct, serverCpuMsPerRequest: c.result?.serverCpuMsPerRequest })),
+    fifo,
+    violations,
+    nonTerminal: left,
+    fiveXx,
+    noAnswer,
+    sockets: crowd ? { open: crowd.open, failures: crowd.failures, dropped: crowd.dropped() } : undefined,
+    failures,
+    elapsedSeconds: totalS,
+  });
+  if (written) log(`wrote ${written}`);
+}
+
+installSignalHandlers(log);
+try {
+  const target = await startTarget();
+  try {
+    await main(target);
+  } finally {
+    await target.close();
+  }
+} catch (error) {
+  if (!interrupted.aborted) {
+    console.error(error);
+    process.exitCode = 1;
+  }
+} finally {
+  await cleanup(log);
+}
