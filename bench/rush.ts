@@ -10,6 +10,9 @@
  * bench/lib/dispatch.ts). Each fan:
  *
  *  1. gets a user token (`POST /auth/dev-token`) and charges 4 × the seat price (`POST /balance/charge`);
+ *     (every write carries an Idempotency-Key; a 503 or 429 is sent again after its Retry-After, at
+ *     most 3 times, as the contract asks of clients: each one still counts as a 5xx and fails the run,
+ *     but the rush goes on and is measured whole);
  *  2. joins the line (`POST /queue/token`) before sales open: the concert is created after the
  *     charges, to open a few seconds after everyone is in line and the sockets are open (the lead is
  *     estimated from the charge rate; `--lead-seconds` sets it);
@@ -48,7 +51,8 @@
 import pg from 'pg';
 import { flagValue, intFlag, writeJsonReport } from './lib/cli.ts';
 import { DO_WRITE, TRIVIAL, ceilingLoad, probeCeiling, warmUp } from './lib/ceilings.ts';
-import { cleanup, installSignalHandlers, interrupted } from './lib/cleanup.ts';
+import { interrupted } from './lib/cleanup.ts';
+import { runFramed } from './lib/run.ts';
 import { Dispatcher } from './lib/dispatch.ts';
 import { GENERATOR_CEILING_DESCRIPTION, generatorCeiling } from './lib/generator-ceiling.ts';
 import { callJson, concertStats, createConcert, labelWithCode, startBenchStack } from './lib/frontrow.ts';
@@ -155,8 +159,25 @@ function tally(endpoint: string): Tally {
 
 let dispatcher: Dispatcher;
 
-/** One request through the shared generator, counted under `endpoint`; undefined when it got no answer. */
+/** Times a 503 (fail closed, Retry-After: DESIGN.md §2) or 429 is sent again; each is still counted. */
+const RETRIES = 3;
+
+/**
+ * One request through the shared generator, counted under `endpoint`; undefined when it got no
+ * answer. A 503 or 429 is sent again after its Retry-After, as the contract tells clients to (the
+ * writes carry an Idempotency-Key, so a retry has one effect), up to {@link RETRIES} times: every
+ * 5xx still counts against the run, but the fan goes on, so the rest of the rush is measured too.
+ */
 async function call(endpoint: string, request: RequestSpec): Promise<LoadResponse | undefined> {
+  for (let attempt = 0; ; attempt++) {
+    // A fresh object per send: the dispatcher tells requests apart by identity.
+    const response = await callOnce(endpoint, { ...request });
+    if (!response || (response.status !== 503 && response.status !== 429) || attempt >= RETRIES) return response;
+    await sleep(retryAfterMs(response));
+  }
+}
+
+async function callOnce(endpoint: string, request: RequestSpec): Promise<LoadResponse | undefined> {
   const t = tally(endpoint);
   try {
     const response = await dispatcher.send(request);
@@ -309,7 +330,7 @@ async function shop(fan: Fan, rush: Rush, admitted: QueueStatus): Promise<Outcom
     const response = await call('POST /reservations', {
       method: 'POST',
       path: '/reservations',
-      headers: { ...auth, 'queue-token': fan.queueToken! },
+      headers: { ...auth, 'queue-token': fan.queueToken!, 'idempotency-key': `${fan.userId}-hold-${attempt}` },
       json: { concertId: rush.concertId, seatNumbers },
     });
     if (!response || response.status >= 500) return 'failed (5xx or no answer)';
@@ -329,7 +350,7 @@ async function shop(fan: Fan, rush: Rush, admitted: QueueStatus): Promise<Outcom
   if (reservationId === undefined) return 'no seat in 5 tries';
   progress.holds++;
   if (Math.random() < ABANDON_SHARE) return 'abandoned its hold';
-  const paid = await call('POST /payment', { method: 'POST', path: '/payment', headers: auth, json: { reservationId } });
+  const paid = await call('POST /payment', { method: 'POST', path: '/payment', headers: { ...auth, 'idempotency-key': `${fan.userId}-pay` }, json: { reservationId } });
   if (!paid || paid.status >= 500) return 'failed (5xx or no answer)';
   if (paid.status !== 201) return paid.json<{ code?: string }>()?.code === 'RESERVATION_EXPIRED' ? 'session ended' : 'refused (4xx)';
   const seats = paid.json<{ amount: number }>()!.amount / PRICE;
@@ -520,7 +541,12 @@ async function main(target: Target): Promise<void> {
       fan.token = r?.status === 200 || r?.status === 201 ? r.json<{ token: string }>()?.token : undefined;
     });
     const chargeSeconds = await phase('charges (POST /balance/charge)', fans.filter((fan) => fan.token), async (fan) => {
-      const r = await call('POST /balance/charge', { method: 'POST', path: '/balance/charge', headers: { authorization: `Bearer ${fan.token!}` }, json: { amount: MAX_SEATS_PER_FAN * PRICE } });
+      const r = await call('POST /balance/charge', {
+        method: 'POST',
+        path: '/balance/charge',
+        headers: { authorization: `Bearer ${fan.token!}`, 'idempotency-key': `${fan.userId}-charge` },
+        json: { amount: MAX_SEATS_PER_FAN * PRICE },
+      });
       if (r?.status !== 200) fan.token = undefined; // cannot pay: leaves the rush here
     });
     const ready = fans.filter((fan) => fan.token);
@@ -738,19 +764,11 @@ async function main(target: Target): Promise<void> {
   if (written) log(`wrote ${written}`);
 }
 
-installSignalHandlers(log);
-try {
+await runFramed(log, async () => {
   const target = await startTarget();
   try {
     await main(target);
   } finally {
     await target.close();
   }
-} catch (error) {
-  if (!interrupted.aborted) {
-    console.error(error);
-    process.exitCode = 1;
-  }
-} finally {
-  await cleanup(log);
-}
+});

@@ -15,17 +15,14 @@ export interface BenchRun {
 }
 
 /**
- * Starts the stack, runs `body`, then runs every cleanup step (stack, Workers) whether `body` ends,
- * fails or is interrupted. A failure sets exit code 1; an interruption does not print its error, since
- * the signal handler has already said what happened and sets the exit code itself.
+ * Runs `body`, then every cleanup step (stack, Workers) whether it ends, fails or is interrupted. A
+ * failure sets exit code 1; an interruption does not print its error, since the signal handler has
+ * already said what happened and sets the exit code itself.
  */
-export async function runBenchmark(log: (message: string) => void, body: (run: BenchRun) => Promise<void>): Promise<void> {
+export async function runFramed(log: (message: string) => void, body: () => Promise<void>): Promise<void> {
   installSignalHandlers(log);
   try {
-    const startedAt = new Date();
-    const t0 = performance.now();
-    const bench = await startBenchStack(log);
-    await body({ bench, startedAt, elapsedSeconds: () => (performance.now() - t0) / 1000 });
+    await body();
   } catch (error) {
     if (!interrupted.aborted) {
       console.error(error);
@@ -34,4 +31,14 @@ export async function runBenchmark(log: (message: string) => void, body: (run: B
   } finally {
     await cleanup(log);
   }
+}
+
+/** Starts the stack and runs `body` within {@link runFramed}. */
+export function runBenchmark(log: (message: string) => void, body: (run: BenchRun) => Promise<void>): Promise<void> {
+  return runFramed(log, async () => {
+    const startedAt = new Date();
+    const t0 = performance.now();
+    const bench = await startBenchStack(log);
+    await body({ bench, startedAt, elapsedSeconds: () => (performance.now() - t0) / 1000 });
+  });
 }
