@@ -10,7 +10,7 @@
  * bench/lib/dispatch.ts). Each fan:
  *
  *  1. gets a user token (`POST /auth/dev-token`) and charges 4 × the seat price (`POST /balance/charge`);
- *     (every write carries an Idempotency-Key; a 503 or 429 is sent again after its Retry-After, at
+ *     (every write carries an Idempotency-Key; a 503, 429 or 409 REQUEST_IN_PROGRESS is sent again after its Retry-After, at
  *     most 3 times, as the contract asks of clients: each one still counts as a 5xx and fails the run,
  *     but the rush goes on and is measured whole);
  *  2. joins the line (`POST /queue/token`) before sales open: the concert is created after the
@@ -25,8 +25,8 @@
  *     (`POST /reservations`; on 409 SEAT_UNAVAILABLE drops the seats named and picks others, at most 5
  *     tries, re-reading the map when it runs out), then pays (`POST /payment`), except a share of
  *     fans (`--abandon-share`) who walk away from their hold so that expiry runs. A fan who finds no
- *     seat free while some are held looks again every 2 s until their session ends; a fan told
- *     `sold_out`, or who sees every seat sold, stops.
+ *     seat free while some are held looks again 5 s later, three looks at most, within their
+ *     session; a fan told `sold_out`, or who sees every seat sold, stops.
  *
  * Then, after every session has ended (the concert's `--session-seconds`), the checks: DESIGN.md §6
  * through the tests' own checker (test/helpers/invariant-rules.ts: one live reservation per seat,
@@ -41,7 +41,7 @@
  *
  * Flags: `--fans N` (10,000) `--seats S` (1,000) `--clients C` (500) `--mode workerd|wrangler`
  * (workerd) `--base-url URL` `--json FILE` `--abandon-share X` (0.1) `--price P` (100)
- * `--admit-per-window` (250) `--window-seconds` (10) `--session-seconds` (60) `--hold-seconds` (20)
+ * `--admit-per-window` (250) `--window-seconds` (10) `--session-seconds` (90) `--hold-seconds` (30)
  * `--ceiling-seconds` (5) `--warmup` (3) `--lead-seconds` (estimated) `--max-seconds` (1200).
  *
  * `--base-url` runs the fans against a service already running (ADMIN_TOKEN and DATABASE_URL from
@@ -91,8 +91,8 @@ const PRICE = intFlag('price', 100);
 const QUEUE = {
   admitPerWindow: intFlag('admit-per-window', 250),
   windowSeconds: intFlag('window-seconds', 10),
-  sessionSeconds: intFlag('session-seconds', 60),
-  holdSeconds: intFlag('hold-seconds', 20),
+  sessionSeconds: intFlag('session-seconds', 90),
+  holdSeconds: intFlag('hold-seconds', 30),
 };
 const CEILING_MS = intFlag('ceiling-seconds', 5) * 1000;
 const WARMUP_S = intFlag('warmup', 3, { min: 0 });
@@ -103,7 +103,9 @@ flagValue('json'); // fail on a bare --json now, not after the run
 /** Seats a fan tries to hold at most (DESIGN.md §3: at most 4 per person). */
 const MAX_SEATS_PER_FAN = 4;
 const HOLD_TRIES = 5;
-const SEAT_RETRY_MS = 2_000;
+/** A fan who sees only held seats looks again this much later, at most this many times. */
+const SEAT_RETRY_MS = 5_000;
+const SEAT_LOOKS = 3;
 const REQUEST_TIMEOUT_MS = 120_000;
 
 // ─── The target: a Worker this run started, or one at --base-url ─────────────────────────────────
@@ -163,6 +165,16 @@ let dispatcher: Dispatcher;
 const RETRIES = 3;
 
 /**
+ * Answers the contract tells a client to send again after Retry-After: 503 (nothing written), 429,
+ * and 409 REQUEST_IN_PROGRESS (the same Idempotency-Key still in flight, e.g. claimed by an attempt
+ * that then failed closed and could not release its claim).
+ */
+function retryable(response: LoadResponse): boolean {
+  if (response.status === 503 || response.status === 429) return true;
+  return response.status === 409 && response.json<{ code?: string }>()?.code === 'REQUEST_IN_PROGRESS';
+}
+
+/**
  * One request through the shared generator, counted under `endpoint`; undefined when it got no
  * answer. A 503 or 429 is sent again after its Retry-After, as the contract tells clients to (the
  * writes carry an Idempotency-Key, so a retry has one effect), up to {@link RETRIES} times: every
@@ -172,7 +184,7 @@ async function call(endpoint: string, request: RequestSpec): Promise<LoadRespons
   for (let attempt = 0; ; attempt++) {
     // A fresh object per send: the dispatcher tells requests apart by identity.
     const response = await callOnce(endpoint, { ...request });
-    if (!response || (response.status !== 503 && response.status !== 429) || attempt >= RETRIES) return response;
+    if (!response || !retryable(response) || attempt >= RETRIES) return response;
     await sleep(retryAfterMs(response));
   }
 }
@@ -222,6 +234,7 @@ type Outcome =
   | 'sold out while waiting'
   | 'sold out once admitted'
   | 'no seat in 5 tries'
+  | 'only held seats left'
   | 'session ended'
   | 'refused (4xx)'
   | 'failed (5xx or no answer)';
@@ -307,7 +320,7 @@ async function shop(fan: Fan, rush: Rush, admitted: QueueStatus): Promise<Outcom
   const want = 1 + Math.floor(Math.random() * MAX_SEATS_PER_FAN);
   let free: number[] = [];
   const readMap = async (): Promise<Outcome | undefined> => {
-    for (;;) {
+    for (let look = 1; ; look++) {
       const response = await call('GET /concerts/:id/seats', { path: `/concerts/${rush.concertId}/seats` });
       if (!response) return 'failed (5xx or no answer)';
       if (response.status !== 200) return response.status >= 500 ? 'failed (5xx or no answer)' : 'refused (4xx)';
@@ -315,7 +328,9 @@ async function shop(fan: Fan, rush: Rush, admitted: QueueStatus): Promise<Outcom
       free = seats.filter((seat) => seat.status === 'available').map((seat) => seat.seatNumber);
       if (free.length > 0) return undefined;
       if (!seats.some((seat) => seat.status === 'held')) return 'sold out once admitted';
-      // Only held seats left: some may come back when their holds expire.
+      // Only held seats left: some may come back when their holds expire. A few looks, not a
+      // refresh loop: thousands of admitted fans refreshing would be the whole load.
+      if (look >= SEAT_LOOKS) return 'only held seats left';
       if (Date.now() + SEAT_RETRY_MS >= sessionEnd) return 'session ended';
       await sleep(SEAT_RETRY_MS);
     }
@@ -450,6 +465,7 @@ interface EndpointRow {
   ok2xx: number;
   refused4xx: Record<string, number>;
   failed5xx: number;
+  failed5xxByCode: Record<string, number>;
   noAnswer: number;
 }
 
@@ -458,13 +474,16 @@ function endpointRows(): EndpointRow[] {
     let ok2xx = 0;
     let failed5xx = 0;
     const refused4xx: Record<string, number> = {};
+    const failed5xxByCode: Record<string, number> = {};
     for (const [label, n] of t.labels) {
       const status = Number(label.split(' ')[0]);
       if (status < 400) ok2xx += n;
-      else if (status >= 500) failed5xx += n;
-      else refused4xx[label] = n;
+      else if (status >= 500) {
+        failed5xx += n;
+        failed5xxByCode[label] = n;
+      } else refused4xx[label] = n;
     }
-    return { endpoint, requests: t.latencies.length, latencyMs: summarize(t.latencies), ok2xx, refused4xx, failed5xx, noAnswer: t.noAnswer };
+    return { endpoint, requests: t.latencies.length, latencyMs: summarize(t.latencies), ok2xx, refused4xx, failed5xx, failed5xxByCode, noAnswer: t.noAnswer };
   });
 }
 
@@ -536,11 +555,11 @@ async function main(target: Target): Promise<void> {
   let joinSeconds = Number.NaN;
   let leadNote = '';
   try {
-    await phase('user tokens (POST /auth/dev-token)', fans, async (fan) => {
+    const tokenSeconds = await phase('user tokens (POST /auth/dev-token)', fans, async (fan) => {
       const r = await call('POST /auth/dev-token', { method: 'POST', path: '/auth/dev-token', json: { userId: fan.userId } });
       fan.token = r?.status === 200 || r?.status === 201 ? r.json<{ token: string }>()?.token : undefined;
     });
-    const chargeSeconds = await phase('charges (POST /balance/charge)', fans.filter((fan) => fan.token), async (fan) => {
+    await phase('charges (POST /balance/charge)', fans.filter((fan) => fan.token), async (fan) => {
       const r = await call('POST /balance/charge', {
         method: 'POST',
         path: '/balance/charge',
@@ -551,8 +570,10 @@ async function main(target: Target): Promise<void> {
     });
     const ready = fans.filter((fan) => fan.token);
     const socketBudget = Math.min(ready.length, maxSockets(MODE));
-    // Joins cost less than charges; sockets open at about 1,000/s here. A few seconds to spare.
-    const lead = LEAD_S ?? Math.ceil((ready.length / Math.max(1, ready.length / chargeSeconds)) * 1.2 + socketBudget / 1000 + 5);
+    // A join is a token's signing plus one room RPC: about 1.5 token issues (the rates measured here,
+    // 2026-11-25); sockets open at about 400/s. A few seconds to spare. (Not from the charges: their
+    // retries after a 503 would stretch the estimate by the Retry-After waits.)
+    const lead = LEAD_S ?? Math.ceil(tokenSeconds * (ready.length / FANS) * 1.5 + socketBudget / 400 + 5);
     salesOpenAt = Date.now() + lead * 1000;
     concertId = await createConcert(target.url, target.adminToken, {
       title: `bench:rush ${formatCount(FANS)} fans, ${formatCount(SEATS)} seats`,
@@ -674,8 +695,8 @@ async function main(target: Target): Promise<void> {
 
   printTable(
     'Per endpoint (latency from send to last byte; 4xx by code)',
-    ['endpoint', ...rightAligned('requests'), ...LATENCY_COLUMNS, ...rightAligned('2xx'), '4xx', ...rightAligned('5xx', 'no answer')],
-    rows.map((row) => [row.endpoint, formatCount(row.requests), ...latencyCells(row.latencyMs), formatCount(row.ok2xx), formatCounts(row.refused4xx), formatCount(row.failed5xx), formatCount(row.noAnswer)]),
+    ['endpoint', ...rightAligned('requests'), ...LATENCY_COLUMNS, ...rightAligned('2xx'), '4xx', '5xx', ...rightAligned('no answer')],
+    rows.map((row) => [row.endpoint, formatCount(row.requests), ...latencyCells(row.latencyMs), formatCount(row.ok2xx), formatCounts(row.refused4xx), row.failed5xx === 0 ? '0' : formatCounts(row.failed5xxByCode), formatCount(row.noAnswer)]),
   );
   printTable(
     `CPU per process group during the rush (${rushSeconds.toFixed(0)} s wall; 2 cores = 200 %)`,
