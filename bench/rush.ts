@@ -570,10 +570,10 @@ async function main(target: Target): Promise<void> {
     });
     const ready = fans.filter((fan) => fan.token);
     const socketBudget = Math.min(ready.length, maxSockets(MODE));
-    // A join is a token's signing plus one room RPC: about 1.5 token issues (the rates measured here,
-    // 2026-11-25); sockets open at about 400/s. A few seconds to spare. (Not from the charges: their
+    // A join is a token's signing plus one room RPC: at most 2 token issues (the rates measured here,
+    // 2026-11-25); sockets open at 300–450/s. A few seconds to spare. (Not from the charges: their
     // retries after a 503 would stretch the estimate by the Retry-After waits.)
-    const lead = LEAD_S ?? Math.ceil(tokenSeconds * (ready.length / FANS) * 1.5 + socketBudget / 400 + 5);
+    const lead = LEAD_S ?? Math.ceil(tokenSeconds * (ready.length / FANS) * 2 + socketBudget / 300 + 5);
     salesOpenAt = Date.now() + lead * 1000;
     concertId = await createConcert(target.url, target.adminToken, {
       title: `bench:rush ${formatCount(FANS)} fans, ${formatCount(SEATS)} seats`,
