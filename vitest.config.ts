@@ -2,8 +2,11 @@ import { cloudflareTest } from '@cloudflare/vitest-plugin';
 import { configDefaults, defineConfig } from 'vitest/config';
 import { TEST_ADDRESS_RATE_LIMIT } from './test/helpers/rate-limit-config.ts';
 
-// Tests run inside workerd. test/global-setup.ts starts the real local stack (PostgreSQL behind the
-// Neon WebSocket adapter, redis-server behind the Upstash REST adapter) and provides its URLs here.
+// Two projects. "workers" (this file's own config, extended): the suites, inside workerd;
+// test/global-setup.ts starts the real local stack (PostgreSQL behind the Neon WebSocket adapter,
+// redis-server behind the Upstash REST adapter) and provides its URLs here. "bench": smoke runs of
+// the benchmarks, in Node, because they start processes (a stack and a Worker of their own) and drive
+// them from outside as a client would.
 export default defineConfig({
   plugins: [
     cloudflareTest(({ inject }) => ({
@@ -27,16 +30,33 @@ export default defineConfig({
     })),
   ],
   test: {
-    globalSetup: ['./test/global-setup.ts'],
-    include: ['test/**/*.test.ts'],
-    // The browser tests run in Node against a served origin: vitest.browser.config.ts.
-    exclude: [...configDefaults.exclude, 'test/browser/**'],
     // The adapters' fault switches are shared by every test file: a file that cuts Redis or
-    // Postgres must not run beside one that needs them.
+    // Postgres must not run beside one that needs them. Set here, it holds across both projects,
+    // so a benchmark's smoke run does not take the cores from a suite's timing-sensitive tests.
     fileParallelism: false,
     testTimeout: 60_000,
     hookTimeout: 60_000,
     // One JSON line per request is useful in production and noise here; failures still print.
     onConsoleLog: (log) => !log.includes('"message":"request"'),
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'workers',
+          globalSetup: ['./test/global-setup.ts'],
+          include: ['test/**/*.test.ts'],
+          // The browser tests run in Node against a served origin: vitest.browser.config.ts.
+          exclude: [...configDefaults.exclude, 'test/browser/**', 'test/bench/**'],
+        },
+      },
+      {
+        test: {
+          name: 'bench',
+          environment: 'node',
+          include: ['test/bench/**/*.test.ts'],
+          testTimeout: 180_000,
+        },
+      },
+    ],
   },
 });
