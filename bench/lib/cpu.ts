@@ -21,14 +21,16 @@ function clockTicks(): number {
 /** Whether `/proc` is there to read (Linux). Without it {@link groupCpuMs} returns NaN. */
 export const canMeasureCpu = fs.existsSync('/proc/self/stat');
 
-/**
- * User + system CPU time, in ms, of the live processes in process group `pgid` (all their threads),
- * by command name (`postgres`, `redis-server`, `node`, `workerd`). Time of processes that have
- * already exited is not included. Empty without `/proc`.
- */
-export function groupCpuMsByCommand(pgid: number): Map<string, number> {
-  const byCommand = new Map<string, number>();
-  if (!canMeasureCpu) return byCommand;
+interface ProcessStat {
+  pid: number;
+  ppid: number;
+  pgrp: number;
+  command: string;
+  ms: number;
+}
+
+function processTable(): ProcessStat[] {
+  const table: ProcessStat[] = [];
   for (const name of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     let stat: string;
@@ -40,17 +42,44 @@ export function groupCpuMsByCommand(pgid: number): Map<string, number> {
     // Fields after the parenthesised command: state(3) ppid(4) pgrp(5) … utime(14) stime(15).
     const close = stat.lastIndexOf(')');
     const fields = stat.slice(close + 2).split(' ');
-    if (Number(fields[2]) !== pgid) continue;
-    const command = stat.slice(stat.indexOf('(') + 1, close);
-    const ms = ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicks();
-    byCommand.set(command, (byCommand.get(command) ?? 0) + ms);
+    table.push({
+      pid: Number(name),
+      ppid: Number(fields[1]),
+      pgrp: Number(fields[2]),
+      command: stat.slice(stat.indexOf('(') + 1, close),
+      ms: ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicks(),
+    });
   }
+  return table;
+}
+
+/**
+ * User + system CPU time, in ms, of the live processes in process group `pgid` and of their
+ * descendants that left it (PostgreSQL's backends each start a session of their own), by command
+ * name (`postgres`, `redis-server`, `node`, `workerd`). Time of processes that have already exited
+ * is not included. Empty without `/proc`.
+ */
+export function groupCpuMsByCommand(pgid: number): Map<string, number> {
+  const byCommand = new Map<string, number>();
+  if (!canMeasureCpu) return byCommand;
+  const table = processTable();
+  const members = new Set(table.filter((p) => p.pgrp === pgid).map((p) => p.pid));
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const p of table) {
+      if (!members.has(p.pid) && members.has(p.ppid)) {
+        members.add(p.pid);
+        grew = true;
+      }
+    }
+  }
+  for (const p of table) if (members.has(p.pid)) byCommand.set(p.command, (byCommand.get(p.command) ?? 0) + p.ms);
   return byCommand;
 }
 
 /**
- * User + system CPU time, in ms, of the live processes in process group `pgid` (all their threads).
- * Time of processes that have already exited is not included. NaN without `/proc`.
+ * User + system CPU time, in ms, of the live processes in process group `pgid` (all their threads)
+ * and their descendants (see {@link groupCpuMsByCommand}). NaN without `/proc`.
  */
 export function groupCpuMs(pgid: number): number {
   if (!canMeasureCpu) return Number.NaN;
