@@ -60,7 +60,7 @@ import type { BenchStack, ConcertStats } from './lib/frontrow.ts';
 import { runLoad } from './lib/load.ts';
 import type { LoadResponse, LoadResult, RequestSpec } from './lib/load.ts';
 import { formatCounts } from './lib/report.ts';
-import { maxSockets, openSockets } from './lib/sockets.ts';
+import { maxSockets, openFileLimit, openSockets } from './lib/sockets.ts';
 import type { SocketCrowd } from './lib/sockets.ts';
 import { summarize } from './lib/stats.ts';
 import type { Summary } from './lib/stats.ts';
@@ -83,6 +83,8 @@ function shareFlag(name: string, fallback: number): number {
 const FANS = intFlag('fans', 10_000);
 const SEATS = intFlag('seats', 1_000);
 const CLIENTS = intFlag('clients', 500);
+/** Descriptors one request in flight may hold in workerd: its connection and up to two outgoing fetches. */
+const FDS_PER_REQUEST = 3;
 const BASE_URL = flagValue('base-url');
 const [MODE] = parseModes(flagValue('mode') ?? 'workerd') as [WorkerMode];
 if (flagValue('mode') === 'both') throw new Error('--mode is workerd or wrangler for bench:rush (one rush per run)');
@@ -569,7 +571,11 @@ async function main(target: Target): Promise<void> {
       if (r?.status !== 200) fan.token = undefined; // cannot pay: leaves the rush here
     });
     const ready = fans.filter((fan) => fan.token);
-    const socketBudget = Math.min(ready.length, maxSockets(MODE));
+    // Each request in flight holds descriptors in the runtime too (its connection and the fetches it
+    // makes to the adapters): counted out of the socket budget, or workerd runs out of descriptors
+    // mid-rush and dies (seen at 500 clients with 9,479 sockets open).
+    const limit = openFileLimit();
+    const socketBudget = Math.min(ready.length, maxSockets(MODE, limit === undefined ? undefined : limit - CLIENTS * FDS_PER_REQUEST));
     // A join is a token's signing plus one room RPC: at most 2 token issues (the rates measured here,
     // 2026-11-25); sockets open at 300–450/s. A few seconds to spare. (Not from the charges: their
     // retries after a 503 would stretch the estimate by the Retry-After waits.)
