@@ -8,6 +8,7 @@ import { AppError, dependencyUnavailable, validationFailed } from './errors.ts';
 import { runScript } from './locks/scripts.ts';
 import { describeError, logJson } from './logging.ts';
 import { getRedis } from './redis.ts';
+import { budgetUnderLoad } from './in-flight.ts';
 import { withTimeout } from './time.ts';
 
 /*
@@ -209,7 +210,7 @@ async function claimInFlight(redis: Redis, claim: IdempotencyClaim): Promise<InF
   const value = `${IN_FLIGHT}${claim.requestHash}:${crypto.randomUUID()}`;
   let previous: unknown;
   try {
-    previous = await withTimeout(redis.set(key, value, { nx: true, px: IDEMPOTENCY_CLAIM_MS, get: true }), CLAIM_REDIS_BUDGET_MS, 'idempotency claim');
+    previous = await withTimeout(redis.set(key, value, { nx: true, px: IDEMPOTENCY_CLAIM_MS, get: true }), budgetUnderLoad(CLAIM_REDIS_BUDGET_MS), 'idempotency claim');
   } catch (error) {
     throw dependencyUnavailable('Redis', error);
   }
@@ -226,7 +227,7 @@ async function claimInFlight(redis: Redis, claim: IdempotencyClaim): Promise<InF
       try {
         await withTimeout(
           runScript(redis, FINISH_CLAIM_SCRIPT, [key], [value, done, String(IDEMPOTENCY_REPLAY_CACHE_MS)]),
-          CLAIM_REDIS_BUDGET_MS,
+          budgetUnderLoad(CLAIM_REDIS_BUDGET_MS),
           'idempotency release',
         );
       } catch (error) {

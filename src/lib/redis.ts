@@ -1,4 +1,5 @@
 import { Redis } from '@upstash/redis/cloudflare';
+import { budgetUnderLoad } from './in-flight.ts';
 
 /** What the Redis client needs from the environment. */
 export interface RedisConfig {
@@ -6,7 +7,7 @@ export interface RedisConfig {
   UPSTASH_REDIS_REST_TOKEN: string;
 }
 
-/** Per-command budget. Locks must fail closed within about a second when Redis is away. @default 800 */
+/** Per-command budget on an idle isolate (see budgetUnderLoad). Locks must fail closed within about a second when Redis is away. @default 800 */
 export const REDIS_COMMAND_TIMEOUT_MS = 800;
 
 const clients = new Map<string, Redis>();
@@ -24,7 +25,7 @@ export function getRedis(config: RedisConfig): Redis {
       url: config.UPSTASH_REDIS_REST_URL,
       token: config.UPSTASH_REDIS_REST_TOKEN,
       retry: { retries: 1, backoff: () => 50 },
-      signal: () => AbortSignal.timeout(REDIS_COMMAND_TIMEOUT_MS),
+      signal: () => AbortSignal.timeout(budgetUnderLoad(REDIS_COMMAND_TIMEOUT_MS)),
       enableTelemetry: false,
       // Auto-pipelining batches concurrent commands into one HTTP request, so one slow batch times
       // out every lock call in it together; each command travels on its own instead.

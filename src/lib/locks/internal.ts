@@ -1,5 +1,6 @@
 import type { Redis } from '@upstash/redis/cloudflare';
 import { dependencyUnavailable } from '../errors.ts';
+import { budgetUnderLoad } from '../in-flight.ts';
 import { withTimeout } from '../time.ts';
 import { REFENCE_SCRIPT, RELEASE_SCRIPT, runScript } from './scripts.ts';
 import type { LockGrant } from './types.ts';
@@ -65,7 +66,7 @@ export async function callScript<T>(
   try {
     // The client's own timeout and retry bound each attempt; this bounds them all together, so the
     // fail-closed time does not depend on how the client was configured.
-    reply = await withTimeout(runScript(redis, source, keys, args), budgetMs, 'lock call to Redis');
+    reply = await withTimeout(runScript(redis, source, keys, args), budgetUnderLoad(budgetMs), 'lock call to Redis');
   } catch (error) {
     throw dependencyUnavailable('Redis', error);
   }
