@@ -144,14 +144,13 @@ export async function payReservation(
 }
 
 export type RefundOutcome =
-  | { ok: true; refunded: number; fee: number; balance: number; refundedAt: string; already: boolean }
+  | { ok: true; refunded: number; fee: number; balance: number; refundedAt: string }
   | { ok: false; reason: 'RESERVATION_NOT_FOUND' | 'RESERVATION_NOT_PAID' | 'REFUND_DEADLINE_PASSED' | 'BALANCE_LIMIT' };
 
 interface RefundRow {
   user_id: string | null;
   status: ReservationState | null;
   amount: number | null;
-  open: boolean | null;
   credit: number | null;
   fee: number | null;
   balance: string | null;
@@ -165,16 +164,16 @@ interface RefundRow {
  * checked (paid; the caller's unless `byAdmin`; before the concert's cut-off unless `byAdmin`), marked
  * refunded, its seats freed (links inactive, seats available), and the amount less the concert's fee
  * (no fee when `byAdmin`) credited with its ledger row, all or nothing. A reservation already
- * refunded answers with that refund (`already`), so a retry changes nothing. The unique index on the
+ * refunded answers with that refund, so a retry changes nothing. The unique index on the
  * refund's ledger row is the last guard against a second credit.
  */
 export async function refundReservation(
   db: Queryable,
   input: { reservationId: string; userId: string | null; byAdmin: boolean },
 ): Promise<RefundOutcome> {
-  const rows = (
-    await db
-      .query<RefundRow>(
+  let rows: RefundRow[];
+  try {
+    ({ rows } = await db.query<RefundRow>(
       `WITH r AS (
          SELECT r.user_id, r.status, r.amount, c.refund_fee, r.refunded_at,
                 now() < c.starts_at - make_interval(hours => c.refund_cutoff_hours) AS open
@@ -198,29 +197,27 @@ export async function refundReservation(
          INSERT INTO balance_ledger (user_id, delta, balance_after, kind, reference)
          SELECT a.user_id, a.amount - a.fee, c.balance, 'refund', $1 FROM allowed a, credited c WHERE a.amount - a.fee <> 0
        )
-       SELECT r.user_id, r.status, r.amount, r.open, (SELECT amount - fee FROM allowed) AS credit, (SELECT fee FROM allowed) AS fee,
+       SELECT r.user_id, r.status, r.amount, (SELECT amount - fee FROM allowed) AS credit, (SELECT fee FROM allowed) AS fee,
               (SELECT balance FROM credited) AS balance, COALESCE((SELECT refunded_at FROM refunded), r.refunded_at) AS refunded_at,
               (SELECT delta FROM balance_ledger WHERE reference = $1::text AND kind = 'refund') AS prior_credit,
               (SELECT amount FROM balances WHERE user_id = r.user_id) AS prior_balance
          FROM (SELECT 1) AS one LEFT JOIN r ON true`,
       [input.reservationId, input.userId, input.byAdmin],
-    )
-      // The balance's CHECK (at most 1,000,000,000) refused the credit; the statement changed nothing.
-      .catch((error: unknown) => {
-        if (sqlState(error) === '23514') return { rows: [] as never[], balanceLimit: true };
-        throw error;
-      })
-  ).rows;
-  if (rows.length === 0) return { ok: false, reason: 'BALANCE_LIMIT' };
+    ));
+  } catch (error) {
+    // The balance's CHECK (at most 1,000,000,000) refused the credit; the statement changed nothing.
+    if (sqlState(error) === '23514') return { ok: false, reason: 'BALANCE_LIMIT' };
+    throw error;
+  }
   const row = rows[0];
   if (!row?.status || (input.userId !== null && row.user_id !== input.userId)) return { ok: false, reason: 'RESERVATION_NOT_FOUND' };
   if (row.credit !== null && row.balance !== null) {
-    return { ok: true, refunded: row.credit, fee: row.fee ?? 0, balance: Number(row.balance), refundedAt: row.refunded_at!.toISOString(), already: false };
+    return { ok: true, refunded: row.credit, fee: row.fee ?? 0, balance: Number(row.balance), refundedAt: row.refunded_at!.toISOString() };
   }
   if (row.status === 'refunded') {
     // Already refunded: the same answer again (the credit from its ledger row; none when the fee took it all).
     const refunded = Number(row.prior_credit ?? 0);
-    return { ok: true, refunded, fee: (row.amount ?? 0) - refunded, balance: Number(row.prior_balance ?? 0), refundedAt: row.refunded_at!.toISOString(), already: true };
+    return { ok: true, refunded, fee: (row.amount ?? 0) - refunded, balance: Number(row.prior_balance ?? 0), refundedAt: row.refunded_at!.toISOString() };
   }
   if (row.status !== 'confirmed') return { ok: false, reason: 'RESERVATION_NOT_PAID' };
   return { ok: false, reason: 'REFUND_DEADLINE_PASSED' };
