@@ -219,7 +219,8 @@ class Hold extends Step {
 /** Picks the k-th reservation (any user's: a stranger's must be refused). */
 const nth = (model: Readonly<Model>, k: number) => model.reservations[k % model.reservations.length]!;
 
-class Cancel extends Step {
+/** A step by user `user` on the k-th reservation; runs once there is one. */
+abstract class ReservationStep extends Step {
   readonly user: number;
   readonly k: number;
   constructor(user: number, k: number) {
@@ -230,6 +231,9 @@ class Cancel extends Step {
   override check(model: Readonly<Model>) {
     return model.reservations.length > 0;
   }
+}
+
+class Cancel extends ReservationStep {
   async act(model: Model): Promise<Admits> {
     const reservation = nth(model, this.k);
     const user = model.users[this.user]!;
@@ -248,17 +252,7 @@ class Cancel extends Step {
   }
 }
 
-class Pay extends Step {
-  readonly user: number;
-  readonly k: number;
-  constructor(user: number, k: number) {
-    super();
-    this.user = user;
-    this.k = k;
-  }
-  override check(model: Readonly<Model>) {
-    return model.reservations.length > 0;
-  }
+class Pay extends ReservationStep {
   async act(model: Model): Promise<Admits> {
     const reservation = nth(model, this.k);
     const user = model.users[this.user]!;
