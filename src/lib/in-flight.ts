@@ -27,9 +27,6 @@ export const countInFlight = createMiddleware(async (_c, next) => {
   }
 });
 
-/** Requests in flight in this isolate right now (this one included). */
-export const requestsInFlight = () => inFlight;
-
 /** `ms` plus MS_PER_REQUEST_IN_FLIGHT for every other request in flight here, at most MAX_BUDGET_MS. */
 export function budgetUnderLoad(ms: number): number {
   return Math.max(ms, Math.min(ms + Math.max(0, inFlight - 1) * MS_PER_REQUEST_IN_FLIGHT, MAX_BUDGET_MS));
