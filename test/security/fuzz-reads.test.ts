@@ -9,7 +9,7 @@ import { acceptedBy, headerValue, hostileString, shapedBy, urlPart, wellFormed }
 import { charge } from '../helpers/balance.ts';
 import { admittedUser, createConcert, hold, joinOk, openConcert, tokenFor } from '../helpers/concerts.ts';
 import { dbFingerprint, fingerprint } from '../helpers/fingerprint.ts';
-import { expectOneOf, reportCounts, send } from '../helpers/fuzz.ts';
+import { expectOneOf, fuzzRuns, reportCounts, send } from '../helpers/fuzz.ts';
 import { flipCharacter } from '../helpers/jwt.ts';
 
 /*
@@ -110,7 +110,7 @@ describe('fuzz: GET /queue/status', () => {
     { weight: 3, arbitrary: headerValue.map((value) => ({ token: value, valid: false })) },
   );
 
-  it.prop([batch(token)], { numRuns: RUNS })(
+  it.prop([batch(token)], fuzzRuns(RUNS))(
     'answers 200 to a real queue token and 401 to anything else',
     async (cases) => {
       const results = await Promise.all(cases.map((c) => send('GET /queue/status', { method: 'GET', path: '/queue/status', headers: { 'Queue-Token': c.token } })));
@@ -133,7 +133,7 @@ describe('fuzz: GET /reservations/:key and DELETE /reservations/:id', () => {
     auth,
   });
 
-  it.prop([batch(readCase)], { numRuns: RUNS })(
+  it.prop([batch(readCase)], fuzzRuns(RUNS))(
     'reads only the caller’s reservations and the dates’ seats; refuses the rest with 4xx',
     async (cases) => {
       const results = await Promise.all(
@@ -159,7 +159,7 @@ describe('fuzz: GET /reservations/:key and DELETE /reservations/:id', () => {
     TIMEOUT_MS,
   );
 
-  it.prop([batch(fc.record({ key: segment(() => someoneElsesReservation), auth }))], { numRuns: RUNS })(
+  it.prop([batch(fc.record({ key: segment(() => someoneElsesReservation), auth }))], fuzzRuns(RUNS))(
     'cancels nothing that is not the caller’s',
     async (cases) => {
       const dbBefore = await dbFingerprint();
@@ -188,7 +188,7 @@ describe('fuzz: GET /balance/:userId and /balance/history', () => {
     { weight: 1, arbitrary: fc.constant(null).map(() => reader.userId) },
   );
 
-  it.prop([batch(fc.record({ userId: userIdSegment, auth }))], { numRuns: RUNS })(
+  it.prop([batch(fc.record({ userId: userIdSegment, auth }))], fuzzRuns(RUNS))(
     'shows a balance to its owner only',
     async (cases) => {
       const results = await Promise.all(
@@ -210,7 +210,7 @@ describe('fuzz: GET /balance/:userId and /balance/history', () => {
     TIMEOUT_MS,
   );
 
-  it.prop([batch(fc.record({ query: queryOf(HistoryQuery), auth }))], { numRuns: RUNS })(
+  it.prop([batch(fc.record({ query: queryOf(HistoryQuery), auth }))], fuzzRuns(RUNS))(
     'pages the caller’s own history, refusing bad cursors with 400',
     async (cases) => {
       const results = await Promise.all(
@@ -232,7 +232,7 @@ describe('fuzz: GET /balance/:userId and /balance/history', () => {
 });
 
 describe('fuzz: the public concert reads', () => {
-  it.prop([batch(queryOf(ListQuery))], { numRuns: RUNS })(
+  it.prop([batch(queryOf(ListQuery))], fuzzRuns(RUNS))(
     'lists concerts for any valid query and answers 400 to the rest',
     async (queries) => {
       const results = await Promise.all(queries.map((query) => send('GET /concerts', { method: 'GET', path: `/concerts${queryString(query)}` })));
@@ -248,7 +248,7 @@ describe('fuzz: the public concert reads', () => {
   const concertSegment = segment(() => openConcertId, () => waitingConcert);
   const seatStatus = fc.option(fc.oneof(fc.constantFrom('available', 'held', 'sold'), hostileString), { nil: undefined });
 
-  it.prop([batch(concertSegment)], { numRuns: RUNS })(
+  it.prop([batch(concertSegment)], fuzzRuns(RUNS))(
     'shows a concert by id, 404 for an unknown one, 400 for a non-id',
     async (ids) => {
       const results = await Promise.all(ids.map((id) => send('GET /concerts/:id', { method: 'GET', path: `/concerts/${urlPart(id)}` })));
@@ -263,7 +263,7 @@ describe('fuzz: the public concert reads', () => {
     TIMEOUT_MS,
   );
 
-  it.prop([batch(fc.record({ id: concertSegment, status: seatStatus }))], { numRuns: RUNS })(
+  it.prop([batch(fc.record({ id: concertSegment, status: seatStatus }))], fuzzRuns(RUNS))(
     'shows a seat map by id and status, 404 for an unknown concert, 400 for the rest',
     async (cases) => {
       const results = await Promise.all(

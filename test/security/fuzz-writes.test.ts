@@ -11,7 +11,7 @@ import { acceptedBy, bodyFor, headerValue, RAW_BODIES, shapedBy } from '../helpe
 import { authed, charge } from '../helpers/balance.ts';
 import { admittedUser, createConcert, hold, openConcert, stats, tokenFor, type AdmittedUser } from '../helpers/concerts.ts';
 import { dbFingerprint } from '../helpers/fingerprint.ts';
-import { expectOneOf, reportCounts, send, type FuzzResult } from '../helpers/fuzz.ts';
+import { expectOneOf, fuzzRuns, reportCounts, send, type FuzzResult } from '../helpers/fuzz.ts';
 import { directQuery } from '../helpers/postgres.ts';
 import { expectProblem } from '../helpers/problem.ts';
 
@@ -90,7 +90,7 @@ describe('fuzz: POST /balance/charge and /balance/use', () => {
   };
 
   it.prop([fc.array(balanceCase, { minLength: BATCH, maxLength: BATCH }), fc.array(balanceCase, { minLength: BATCH, maxLength: BATCH })], {
-    numRuns: RUNS,
+    ...fuzzRuns(RUNS),
   })(
     'moves a balance by exactly its 200 answers, and answers everything else 4xx',
     async (charges, uses) => {
@@ -183,7 +183,7 @@ describe('fuzz: POST /payment', () => {
         { minLength: BATCH, maxLength: BATCH },
       ),
     ],
-    { numRuns: RUNS },
+    fuzzRuns(RUNS),
   )(
     'refuses every payment the payer cannot make (no balance) with 4xx and changes nothing',
     async (cases) => {
@@ -243,7 +243,7 @@ describe('fuzz: POST /queue/token', () => {
         { minLength: BATCH, maxLength: BATCH },
       ),
     ],
-    { numRuns: RUNS },
+    fuzzRuns(RUNS),
   )(
     'puts exactly the 201 answers in line and answers everything else 4xx',
     async (cases) => {
@@ -319,7 +319,7 @@ describe('fuzz: POST /reservations', () => {
         { minLength: BATCH, maxLength: BATCH },
       ),
     ],
-    { numRuns: RUNS },
+    fuzzRuns(RUNS),
   )(
     'holds exactly the seats its 201 answers name, and answers everything else 4xx',
     async (cases) => {
@@ -367,7 +367,7 @@ describe('fuzz: POST /reservations', () => {
 });
 
 describe('fuzz: POST /auth/dev-token', () => {
-  it.prop([fc.array(bodyOf(shapedBy(DevTokenRequest)), { minLength: BATCH, maxLength: BATCH })], { numRuns: RUNS })(
+  it.prop([fc.array(bodyOf(shapedBy(DevTokenRequest)), { minLength: BATCH, maxLength: BATCH })], fuzzRuns(RUNS))(
     'mints a token exactly for the user ids the schema accepts',
     async (bodies) => {
       const results = await Promise.all(bodies.map((body) => send('POST /auth/dev-token', { method: 'POST', path: '/auth/dev-token', ...bodyRequest(body) })));
