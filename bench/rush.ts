@@ -34,20 +34,24 @@
  * map, seat owners, holds and finished sessions = Postgres), no fan left in a non-terminal state
  * (a live session, a pending or held hold, a held reservation), every seat sold or accounted for, and
  * FIFO admission, judged on the room's own line (its SQLite, read through the bench-only
- * `POST /__bench/room-state`): the admitted places are exactly the first k by seq, with admission
- * times that never go down along seq; the client's view is checked too (every fan seen admitted
- * joined before every fan never admitted). Exit code 1 on any violation, any 5xx or unanswered
- * request, a fan left unfinished, or broken FIFO.
+ * `POST /__bench/room-state`): the admitted places are exactly the first k by rank, with admission
+ * times that never go down along rank; the client's view is checked too (every fan seen admitted
+ * ranks before every fan never admitted). Rank is the order of joining, except within a pre-queue
+ * drawn at opening, whose order is recomputed from the seed `GET /concerts/:id/opening` reveals
+ * (checked against the commitment read before opening). Exit code 1 on any violation, any 5xx or
+ * unanswered request, a fan left unfinished, or broken FIFO.
  *
  * Flags: `--fans N` (10,000) `--seats S` (1,000) `--clients C` (500) `--mode workerd|wrangler`
  * (workerd) `--base-url URL` `--json FILE` `--abandon-share X` (0.1) `--price P` (100)
  * `--admit-per-window` (250) `--window-seconds` (10) `--session-seconds` (90) `--hold-seconds` (30)
- * `--ceiling-seconds` (5) `--warmup` (3) `--lead-seconds` (estimated) `--max-seconds` (1200).
+ * `--ceiling-seconds` (5) `--warmup` (3) `--lead-seconds` (estimated) `--max-seconds` (1200)
+ * `--opening-order shuffle|fifo` (shuffle, the API's default).
  *
  * `--base-url` runs the fans against a service already running (ADMIN_TOKEN and DATABASE_URL from
  * the environment; DEV_AUTH on): ceilings and room checks need the bench entry's `/__bench/*` routes
  * and are reported as not measured / not checked where it has none; no CPU figures.
  */
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { flagValue, intFlag, writeJsonReport } from './lib/cli.ts';
 import { DO_WRITE, TRIVIAL, ceilingLoad, probeCeiling, warmUp } from './lib/ceilings.ts';
@@ -55,8 +59,9 @@ import { interrupted } from './lib/cleanup.ts';
 import { runFramed } from './lib/run.ts';
 import { Dispatcher } from './lib/dispatch.ts';
 import { GENERATOR_CEILING_DESCRIPTION, generatorCeiling } from './lib/generator-ceiling.ts';
-import { callJson, concertStats, createConcert, labelWithCode, startBenchStack } from './lib/frontrow.ts';
-import type { BenchStack, ConcertStats } from './lib/frontrow.ts';
+import { callJson, concertStats, createConcert, labelWithCode, openingDraw, startBenchStack } from './lib/frontrow.ts';
+import type { BenchStack, ConcertStats, OpeningDraw } from './lib/frontrow.ts';
+import { rankOfPlace } from '../src/lib/opening-shuffle.ts';
 import { runLoad } from './lib/load.ts';
 import type { LoadResponse, LoadResult, RequestSpec } from './lib/load.ts';
 import { formatCounts } from './lib/report.ts';
@@ -90,7 +95,14 @@ const [MODE] = parseModes(flagValue('mode') ?? 'workerd') as [WorkerMode];
 if (flagValue('mode') === 'both') throw new Error('--mode is workerd or wrangler for bench:rush (one rush per run)');
 const ABANDON_SHARE = shareFlag('abandon-share', 0.1);
 const PRICE = intFlag('price', 100);
+function openingOrderFlag(): 'shuffle' | 'fifo' {
+  const raw = flagValue('opening-order') ?? 'shuffle';
+  if (raw !== 'shuffle' && raw !== 'fifo') throw new Error(`--opening-order is shuffle or fifo, got "${raw}"`);
+  return raw;
+}
+const OPENING_ORDER = openingOrderFlag();
 const QUEUE = {
+  openingOrder: OPENING_ORDER,
   admitPerWindow: intFlag('admit-per-window', 250),
   windowSeconds: intFlag('window-seconds', 10),
   sessionSeconds: intFlag('session-seconds', 90),
@@ -393,6 +405,8 @@ async function phase<T>(name: string, items: readonly T[], work: (item: T) => Pr
 interface FifoCheck {
   /** Where the verdict comes from. */
   source: string;
+  /** The pre-queue draw: the seed revealed after opening hashes to the commitment read before it. */
+  draw: { order: string; prequeueSize: number | null; commitmentHolds: boolean };
   admitted: number;
   /** Admitted places that are not among the first `admitted` seqs (a later fan went in before an earlier one). */
   admittedOutOfPrefix: number;
@@ -407,8 +421,16 @@ interface FifoCheck {
   exact: boolean;
 }
 
-function checkFifo(line: RoomView['line'], fans: readonly Fan[]): FifoCheck {
-  const rows = [...line].sort((a, b) => a.seq - b.seq);
+/**
+ * Admission order against the order the API promises: by rank, which is the order of joining except
+ * that the pre-queue's places are drawn (recomputed here from the revealed seed, with the same
+ * published function anyone would use).
+ */
+function checkFifo(line: RoomView['line'], fans: readonly Fan[], before: OpeningDraw, after: OpeningDraw): FifoCheck {
+  const commitmentHolds = after.commitment === before.commitment && (after.seed === null || createHash('sha256').update(Buffer.from(after.seed, 'hex')).digest('hex') === before.commitment);
+  const drawn = after.order === 'shuffle' && after.seed !== null && after.prequeueSize !== null;
+  const rankOf = (seq: number) => (drawn ? rankOfPlace({ seed: after.seed!, prequeueSize: after.prequeueSize! }, seq) : seq);
+  const rows = [...line].sort((a, b) => rankOf(a.seq) - rankOf(b.seq));
   const admittedRows = rows.filter((row) => row.admitted_at !== null);
   let admittedOutOfPrefix = 0;
   rows.forEach((row, i) => {
@@ -421,10 +443,11 @@ function checkFifo(line: RoomView['line'], fans: readonly Fan[]): FifoCheck {
     latest = Math.max(latest, row.admitted_at!);
   }
   const bySeq = new Map(rows.map((row) => [row.seq, row.user_id]));
-  const joined = fans.filter((fan) => fan.seq !== undefined).sort((a, b) => a.seq! - b.seq!);
+  const joined = fans.filter((fan) => fan.seq !== undefined).sort((a, b) => rankOf(a.seq!) - rankOf(b.seq!));
   const seqMismatches = joined.filter((fan) => bySeq.get(fan.seq!) !== fan.userId).length;
-  const firstNever = joined.find((fan) => fan.admittedSeenAt === undefined)?.seq ?? Number.POSITIVE_INFINITY;
-  const clientViolations = joined.filter((fan) => fan.admittedSeenAt !== undefined && fan.seq! > firstNever).length;
+  const firstNever = joined.find((fan) => fan.admittedSeenAt === undefined);
+  const firstNeverRank = firstNever ? rankOf(firstNever.seq!) : Number.POSITIVE_INFINITY;
+  const clientViolations = joined.filter((fan) => fan.admittedSeenAt !== undefined && rankOf(fan.seq!) > firstNeverRank).length;
   let clientObservedOutOfOrder = 0;
   let seen = Number.NEGATIVE_INFINITY;
   for (const fan of joined) {
@@ -433,14 +456,15 @@ function checkFifo(line: RoomView['line'], fans: readonly Fan[]): FifoCheck {
     seen = Math.max(seen, fan.admittedSeenAt);
   }
   return {
-    source: "the room's own line (SQLite via POST /__bench/room-state): seq = order of joining, admitted_at = when admitted",
+    source: "the room's own line (SQLite via POST /__bench/room-state): seq = order of joining, admitted_at = when admitted; ranks from GET /concerts/:id/opening",
+    draw: { order: after.order, prequeueSize: after.prequeueSize, commitmentHolds },
     admitted: admittedRows.length,
     admittedOutOfPrefix,
     admissionTimeInversions,
     clientViolations,
     clientObservedOutOfOrder,
     seqMismatches,
-    exact: admittedOutOfPrefix === 0 && admissionTimeInversions === 0 && clientViolations === 0 && seqMismatches === 0,
+    exact: commitmentHolds && admittedOutOfPrefix === 0 && admissionTimeInversions === 0 && clientViolations === 0 && seqMismatches === 0,
   };
 }
 
@@ -554,6 +578,7 @@ async function main(target: Target): Promise<void> {
   };
   let concertId = '';
   let salesOpenAt = 0;
+  let drawBefore: OpeningDraw | undefined;
   let joinSeconds = Number.NaN;
   let leadNote = '';
   try {
@@ -589,6 +614,7 @@ async function main(target: Target): Promise<void> {
       queue: QUEUE,
     });
     log(`concert ${concertId}: ${formatCount(SEATS)} seats at ${PRICE}; sales open in ${lead} s; queue ${JSON.stringify(QUEUE)}`);
+    drawBefore = await openingDraw(target.url, concertId);
     rush.concertId = concertId;
 
     joinSeconds = await phase('joins (POST /queue/token)', ready, async (fan) => {
@@ -676,7 +702,7 @@ async function main(target: Target): Promise<void> {
   const violations: Violation[] = room
     ? await findViolationsWith({ query: target.query, readRoom: (id) => readRoomState(target.url, id) }, { concertIds: [concertId], userIds }, 10_000)
     : [];
-  const fifo = room ? checkFifo(room.line, fans) : undefined;
+  const fifo = room && drawBefore ? checkFifo(room.line, fans, drawBefore, await openingDraw(target.url, concertId)) : undefined;
   const stats: ConcertStats = await concertStats(target.url, target.adminToken, concertId);
   const totalS = (performance.now() - t0) / 1000;
 
@@ -721,18 +747,22 @@ async function main(target: Target): Promise<void> {
   );
   if (trivial) console.log(`The rush averaged ${formatRatio(rushResult.rps / trivial.rps)} of the trivial ceiling's req/s (every endpoint together, waits included).`);
 
-  console.log('\nFairness (FIFO admission; no pre-opening shuffle: seq is the order of joining)');
+  console.log('\nFairness (admission in rank order: the pre-queue in the order drawn at opening, everyone after by arrival)');
   if (fifo) {
     console.log(`  source: ${fifo.source}`);
     console.log(
-      `  ${formatCount(fifo.admitted)} admitted; admitted places outside the first ${formatCount(fifo.admitted)} by seq: ${fifo.admittedOutOfPrefix}; ` +
+      `  opening order ${fifo.draw.order}; pre-queue ${fifo.draw.prequeueSize === null ? 'not drawn' : formatCount(fifo.draw.prequeueSize)}; ` +
+        `revealed seed matches the commitment published before opening: ${fifo.draw.commitmentHolds ? 'yes' : 'NO'}`,
+    );
+    console.log(
+      `  ${formatCount(fifo.admitted)} admitted; admitted places outside the first ${formatCount(fifo.admitted)} by rank: ${fifo.admittedOutOfPrefix}; ` +
         `admitted earlier than a place ahead of them: ${fifo.admissionTimeInversions}; join seq naming another user: ${fifo.seqMismatches}`,
     );
     console.log(
       `  client view: fans seen admitted who joined after a fan never admitted: ${fifo.clientViolations}; ` +
         `seen admitted before someone ahead of them (observation latency, not judged): ${formatCount(fifo.clientObservedOutOfOrder)}`,
     );
-    console.log(`  → ${fifo.exact ? 'FIFO exact' : 'FIFO BROKEN'}`);
+    console.log(`  → ${fifo.exact ? 'FIFO exact (by rank)' : 'FIFO BROKEN'}`);
   } else console.log(`  not checked: the room's line could not be read (${roomReason})`);
 
   console.log('\nInvariants (DESIGN.md §6, test/helpers/invariant-rules.ts) and end state');

@@ -176,7 +176,15 @@ function Waiting({ session, step, onAdmitted }: { session: Session; step: Extrac
           The organiser has paused the line. You keep your place.
         </p>
       ) : null}
-      {status.status === 'waiting' ? (
+      {status.status === 'waiting' && status.randomizedAtOpening ? (
+        <div aria-live="polite" data-testid="prequeue">
+          <p class="big">You are in the pre-queue</p>
+          <p>
+            Everyone who joins before sales open gets a place drawn at random when they open, so there is no need to rush. You were number{' '}
+            <strong data-testid="position">{status.position}</strong> to join. Sales open in about {status.estimatedWaitSeconds} s.
+          </p>
+        </div>
+      ) : status.status === 'waiting' ? (
         <div aria-live="polite">
           <p class="big">
             You are number <strong data-testid="position">{status.position}</strong> in line

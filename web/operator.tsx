@@ -68,13 +68,14 @@ function CreateConcert({ token, onWatch }: { token: string; onWatch: (id: string
           venue: f.venue,
           date,
           startsAt: new Date(`${date}T${f.time || '20:00'}`).toISOString(),
-          salesOpenAt: new Date().toISOString(),
+          salesOpenAt: new Date(Date.now() + Number(f.opensInMinutes || 0) * 60_000).toISOString(),
           seats: { count: Number(f.seats), price: Number(f.price) },
           queue: {
             admitPerWindow: Number(f.admitPerWindow),
             windowSeconds: Number(f.windowSeconds),
             ...(f.maxActive ? { maxActive: Number(f.maxActive) } : {}),
             paused: f.paused === 'on',
+            openingOrder: f.openingOrder === 'fifo' ? 'fifo' : 'shuffle',
           },
         },
       });
@@ -118,6 +119,16 @@ function CreateConcert({ token, onWatch }: { token: string; onWatch: (id: string
         </label>
         <label>
           Max active (optional) <input type="number" name="maxActive" min="1" />
+        </label>
+        <label>
+          Sales open in (min) <input type="number" name="opensInMinutes" min="0" value="0" />
+        </label>
+        <label>
+          Pre-queue order{' '}
+          <select name="openingOrder">
+            <option value="shuffle">drawn at random at opening</option>
+            <option value="fifo">arrival order</option>
+          </select>
         </label>
         <label class="check">
           <input type="checkbox" name="paused" /> Start paused

@@ -155,6 +155,19 @@ export interface QueueSettings {
   sessionSeconds?: number;
   holdSeconds?: number;
   paused?: boolean;
+  openingOrder?: 'shuffle' | 'fifo';
+}
+
+/** `GET /concerts/:id/opening`: the pre-queue draw's commitment, and its seed once sales have opened. */
+export interface OpeningDraw {
+  order: 'shuffle' | 'fifo';
+  commitment: string;
+  seed: string | null;
+  prequeueSize: number | null;
+}
+
+export function openingDraw(baseUrl: string, concertId: string): Promise<OpeningDraw> {
+  return callJson<OpeningDraw>(baseUrl, 'GET', `/concerts/${concertId}/opening`, { expectStatus: 200 });
 }
 
 /**

@@ -22,6 +22,9 @@ export const QueueConfigPatchSchema = z
     sessionSeconds: positiveInt(QUEUE_CONFIG_LIMITS.sessionSeconds),
     holdSeconds: positiveInt(QUEUE_CONFIG_LIMITS.holdSeconds),
     paused: z.boolean(),
+    openingOrder: z.enum(['shuffle', 'fifo']).openapi({
+      description: "Pre-queue order: fans who joined before sales opened are drawn at random at opening ('shuffle', auditable through GET /concerts/{id}/opening) or kept in arrival order ('fifo'). Fixed once sales open. @default 'shuffle'",
+    }),
   })
   .partial()
   .openapi('QueueConfigPatch');
@@ -34,5 +37,6 @@ export const QueueConfigSchema = z
     sessionSeconds: z.number().int(),
     holdSeconds: z.number().int(),
     paused: z.boolean(),
+    openingOrder: z.enum(['shuffle', 'fifo']),
   })
   .openapi('QueueConfig');

@@ -1,5 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { requireAdmin } from '../lib/admin.ts';
+import { AppError } from '../lib/errors.ts';
 import { concertRevenue } from '../db/reports-repo.ts';
 import { purgeConcertLists } from '../lib/edge-cache.ts';
 import { problemResponse } from '../lib/problem-schemas.ts';
@@ -84,6 +85,7 @@ const patchQueueRoute = createRoute({
   responses: {
     200: { description: 'The settings now in force', content: { 'application/json': { schema: QueueConfigSchema } } },
     404: problemResponse('No such concert (CONCERT_NOT_FOUND)'),
+    409: problemResponse('openingOrder changed after sales opened (OPENING_ORDER_FIXED)'),
     ...adminResponses,
   },
 });
@@ -141,7 +143,10 @@ export function registerAdminRoutes(app: App): void {
   app.openapi(patchQueueRoute, async (c) => {
     const { id } = c.req.valid('param');
     const result = await c.env.CONCERT_ROOM.getByName(id).configure(c.req.valid('json'));
-    if (!result.ok) throw concertNotFound(id);
+    if (!result.ok) {
+      if (result.reason === 'OPENING_ORDER_FIXED') throw new AppError(409, 'OPENING_ORDER_FIXED', 'Opening order fixed', `Sales have opened: the pre-queue was already placed in ${result.order} order`);
+      throw concertNotFound(id);
+    }
     return c.json(result.config, 200);
   });
 

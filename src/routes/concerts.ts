@@ -7,6 +7,7 @@ import { limitByAddress } from '../lib/rate-limit.ts';
 import { ConcertIdParams, DateSchema, UuidSchema } from '../lib/schemas.ts';
 import { concertDetails, seatMap, type RoomReadDeps } from '../services/concert-reads.ts';
 import { concertView } from '../services/concerts.ts';
+import { concertNotFound } from '../services/queue.ts';
 import type { App, AppEnv } from '../types.ts';
 import type { Context } from 'hono';
 
@@ -46,6 +47,21 @@ export const ListQuery = z.object({
 export const SeatSchema = z
   .object({ seatNumber: z.number().int(), section: z.string(), price: z.number().int(), status: SeatStatusSchema })
   .openapi('Seat');
+
+export const OpeningSchema = z
+  .object({
+    concertId: UuidSchema,
+    order: z.enum(['shuffle', 'fifo']),
+    salesOpenAt: z.string(),
+    commitment: z.string().openapi({ description: 'Hex SHA-256 of the seed’s 32 bytes, published before sales open' }),
+    seed: z.string().nullable().openapi({ description: '64 hex digits, revealed once sales have opened; null before' }),
+    prequeueSize: z
+      .number()
+      .int()
+      .nullable()
+      .openapi({ description: 'Places 1..prequeueSize (everyone who joined before opening) were drawn; null before opening' }),
+  })
+  .openapi('Opening');
 
 /** Public reads share one per-address budget (src/lib/rate-limit.ts). */
 const readLimited = problemResponse('Too many reads from this address (RATE_LIMITED, with Retry-After)');
@@ -97,6 +113,20 @@ const seatsRoute = createRoute({
 
 const dayCount = (from: string, to: string) => (Date.parse(to) - Date.parse(from)) / 86_400_000;
 
+const openingRoute = createRoute({
+  method: 'get',
+  path: '/concerts/{id}/opening',
+  tags: ['concerts'],
+  summary: 'The pre-queue draw, for anyone to audit: the seed’s commitment before opening, the seed after (README: Fair opening)',
+  middleware: [limitByAddress('read')] as const,
+  request: { params: ConcertIdParams },
+  responses: {
+    200: { description: 'The draw', content: { 'application/json': { schema: OpeningSchema } } },
+    404: problemResponse('No such concert (CONCERT_NOT_FOUND)'),
+    429: readLimited,
+  },
+});
+
 export function registerConcertRoutes(app: App): void {
   app.openapi(listRoute, async (c) => {
     const query = c.req.valid('query');
@@ -117,6 +147,15 @@ export function registerConcertRoutes(app: App): void {
   });
 
   app.openapi(detailRoute, async (c) => edgeResponse(await concertDetails(roomReadDeps(c), c.req.valid('param').id)));
+
+  app.openapi(openingRoute, async (c) => {
+    const { id } = c.req.valid('param');
+    const opening = await c.env.CONCERT_ROOM.getByName(id).opening();
+    if (!opening.ok) throw concertNotFound(id);
+    c.header('Cache-Control', 'no-store');
+    const { ok: _ok, salesOpenAt, ...draw } = opening;
+    return c.json({ concertId: id, salesOpenAt: new Date(salesOpenAt).toISOString(), ...draw }, 200);
+  });
 
   app.openapi(seatsRoute, async (c) =>
     edgeResponse(await seatMap(roomReadDeps(c), c.req.valid('param').id, c.req.valid('query').status)),

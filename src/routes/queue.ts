@@ -16,8 +16,18 @@ import type { App, AppEnv } from '../types.ts';
 const QueueStatusName = z.enum(['waiting', 'admitted', 'completed', 'expired', 'sold_out']);
 
 export const JoinRequestSchema = z.strictObject({ concertId: UuidSchema }).openapi('QueueJoinRequest');
+const RandomizedAtOpening = z.literal(true).optional().openapi({
+  description:
+    'Present while sales have not opened and the pre-queue is to be drawn at random: position is then your number in the pre-queue (how many had joined when you did), not your place, and estimatedWaitSeconds counts until opening',
+});
 export const JoinResponseSchema = z
-  .object({ token: z.string(), position: z.number().int(), status: QueueStatusName, estimatedWaitSeconds: z.number().int() })
+  .object({
+    token: z.string(),
+    position: z.number().int(),
+    status: QueueStatusName,
+    estimatedWaitSeconds: z.number().int(),
+    randomizedAtOpening: RandomizedAtOpening,
+  })
   .openapi('QueueJoin');
 export const QueueStatusSchema = z
   .object({
@@ -25,6 +35,7 @@ export const QueueStatusSchema = z
     position: z.number().int(),
     estimatedWaitSeconds: z.number().int(),
     sessionExpiresAt: z.string().nullable(),
+    randomizedAtOpening: RandomizedAtOpening,
   })
   .openapi('QueueStatus');
 

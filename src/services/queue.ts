@@ -26,6 +26,7 @@ export async function joinQueue(deps: QueueDeps, userId: string, concertId: stri
     position: result.status.position,
     status: result.status.status,
     estimatedWaitSeconds: result.status.estimatedWaitSeconds,
+    ...(result.status.randomizedAtOpening ? { randomizedAtOpening: true as const } : {}),
   };
 }
 

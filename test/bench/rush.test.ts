@@ -18,7 +18,15 @@ interface RushReport {
   seatsBoughtByFans: number;
   stats: { seats: { available: number; held: number; sold: number }; admitted: number };
   endpoints: { endpoint: string; requests: number; failed5xx: number; noAnswer: number }[];
-  fifo?: { admitted: number; exact: boolean; admittedOutOfPrefix: number; admissionTimeInversions: number; clientViolations: number; seqMismatches: number };
+  fifo?: {
+    admitted: number;
+    exact: boolean;
+    admittedOutOfPrefix: number;
+    admissionTimeInversions: number;
+    clientViolations: number;
+    seqMismatches: number;
+    draw: { order: string; prequeueSize: number | null; commitmentHolds: boolean };
+  };
   violations: unknown[];
   nonTerminal: { sessions: number; holds: number; reservations: number };
   fiveXx: number;
@@ -41,7 +49,7 @@ describe('bench:rush', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'frontrow-rush-smoke-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('sells seats once each, admits in join order and leaves nothing unsettled when 300 fans rush 30 seats', async () => {
+  it('sells seats once each, admits in the order drawn at opening and leaves nothing unsettled when 300 fans rush 30 seats', async () => {
     const json = path.join(dir, 'rush.json');
     // Short windows, sessions and holds so that admission runs several windows, abandoned holds
     // expire and every session ends within the test; half the holders walk away, so expiry runs.
@@ -58,9 +66,12 @@ describe('bench:rush', () => {
     expect(report.fiveXx).toBe(0);
     expect(report.noAnswer).toBe(0);
     expect(report.joined).toBe(FANS);
-    // FIFO from the room's own line: admitted places are the first k by seq, admitted in that order.
+    // FIFO from the room's own line: admitted places are the first k by rank (the drawn pre-queue, then arrival), in that order.
     expect(report.fifo).toMatchObject({ exact: true, admittedOutOfPrefix: 0, admissionTimeInversions: 0, clientViolations: 0, seqMismatches: 0 });
     expect(report.fifo!.admitted).toBeGreaterThan(20); // more than one window went in
+    // Fans join before opening (the harness leaves time for it): they were drawn, from the seed committed to beforehand.
+    expect(report.fifo!.draw).toMatchObject({ order: 'shuffle', commitmentHolds: true });
+    expect(report.fifo!.draw.prequeueSize).toBeGreaterThan(0);
     // Every seat accounted for: sold, each to a fan who was told 201, or free again (a hold walked away
     // from may expire after the last fan has left); none still held.
     expect(report.stats.seats.held).toBe(0);

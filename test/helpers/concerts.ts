@@ -17,7 +17,9 @@ export interface TestConcert {
 
 /**
  * Creates a concert through the admin API. By default sales open in an hour, so joins queue up
- * until a test runs the room's alarm; pass `salesOpenAt` to change that.
+ * until a test runs the room's alarm; pass `salesOpenAt` to change that. The pre-queue keeps arrival
+ * order unless `queue.openingOrder` says otherwise: the suites that check admission mechanics count
+ * places by arrival, and the draw (the API's default) has its own (test/durable-objects/opening-draw.test.ts).
  */
 export async function createConcert(
   options: {
@@ -41,7 +43,7 @@ export async function createConcert(
       startsAt: `${date}T20:00:00Z`,
       salesOpenAt: salesOpenAt.toISOString(),
       seats: { count: options.seats ?? 50, price: options.price ?? 500 },
-      ...(options.queue ? { queue: options.queue } : {}),
+      queue: { openingOrder: 'fifo', ...options.queue },
       ...(options.refunds ? { refunds: options.refunds } : {}),
     },
   });
@@ -61,6 +63,7 @@ export interface JoinBody {
   position: number;
   status: string;
   estimatedWaitSeconds: number;
+  randomizedAtOpening?: true;
 }
 
 /** POST /queue/token as `userId`; returns the raw response. */

@@ -13,6 +13,9 @@ const snap = (over: Partial<AdmissionSnapshot> = {}): AdmissionSnapshot => ({
   admittedInWindow: 250,
   admitPerWindow: 250,
   windowSeconds: 10,
+  openingOrder: 'fifo',
+  prequeueSize: 0,
+  shuffleSeed: null,
   ...over,
 });
 

@@ -12,6 +12,8 @@ export interface QueueStatus {
   position: number;
   estimatedWaitSeconds: number;
   sessionExpiresAt: string | null;
+  /** Sales have not opened and places will be drawn at random then (position is the fan's number in the pre-queue). */
+  randomizedAtOpening?: true;
 }
 
 /** live: pushes over the socket; polling: socket down, polling instead. */

@@ -23,17 +23,22 @@ import { describeError, logJson } from '../../lib/logging.ts';
 import {
   admit,
   completeSession,
+  countWaiting,
   expireSessions,
   findBySeq,
+  fixDraw,
   joinLine,
   lineStats,
   nextAdmissionAt,
   nextSessionExpiry,
+  openingState,
+  peekOpening,
   snapshot,
   statusOf,
 } from './line.ts';
+import { shuffleCommitment } from '../../lib/opening-shuffle.ts';
 import { forgetCachedMeta, readMeta, writeMeta } from './meta.ts';
-import { DEFAULT_QUEUE_CONFIG, waitingStatus, type AdmissionSnapshot, type QueueConfig, type QueueStatus } from './model.ts';
+import { DEFAULT_QUEUE_CONFIG, rankOf, waitingStatus, type AdmissionSnapshot, type OpeningOrder, type QueueConfig, type QueueStatus } from './model.ts';
 import { QUEUE_TOKEN_TTL_SECONDS } from '../../lib/queue-token.ts';
 import {
   activateHold,
@@ -104,6 +109,19 @@ export type StatusResult =
   | { ok: true; status: QueueStatus; snapshot: AdmissionSnapshot }
   | NotFound
   | { ok: false; reason: 'INVALID_QUEUE_TOKEN' };
+
+/** The pre-queue draw as the public audit endpoint shows it. */
+export interface OpeningView {
+  ok: true;
+  order: OpeningOrder;
+  salesOpenAt: number;
+  /** Hex SHA-256 of the seed: published before opening, so the seed cannot be picked afterwards. */
+  commitment: string;
+  /** Revealed once sales have opened; null before. */
+  seed: string | null;
+  /** Places 1..prequeueSize were drawn; null before opening. */
+  prequeueSize: number | null;
+}
 
 export interface RoomStats {
   line: { waiting: number; admitted: number; active: number; completed: number; expired: number };
@@ -224,6 +242,8 @@ export class ConcertRoom extends DurableObject<Env> {
     if (!(await this.ready())) return { ok: false, reason: 'CONCERT_NOT_FOUND' };
     const now = Date.now();
     const result = this.change(() => {
+      // Whoever joins at or after opening goes behind the pre-queue, which is fixed first.
+      fixDraw(this.sql, this.config(), this.salesOpenAt(), now);
       const { row, joined } = joinLine(this.sql, userId, now, REISSUE_AFTER_SECONDS);
       if (!joined) return { row, joined, touched: {} };
       const moved = this.advance(now);
@@ -248,14 +268,22 @@ export class ConcertRoom extends DurableObject<Env> {
     if (!(await this.ready())) return { ok: false, reason: 'CONCERT_NOT_FOUND' };
     const row = findBySeq(this.sql, seq);
     if (!row || row.user_id !== userId || row.jti !== jti) return { ok: false, reason: 'INVALID_QUEUE_TOKEN' };
+    await this.openIfDue(Date.now());
     const snap = this.snapshot();
     return { ok: true, status: statusOf(row, snap, Date.now()), snapshot: snap };
   }
 
   /** Applies an admin's partial settings; wakes the line if that lets more people in. */
-  async configure(patch: Partial<QueueConfig>): Promise<{ ok: true; config: QueueConfig } | NotFound> {
+  async configure(
+    patch: Partial<QueueConfig>,
+  ): Promise<{ ok: true; config: QueueConfig } | NotFound | { ok: false; reason: 'OPENING_ORDER_FIXED'; order: OpeningOrder }> {
     if (!(await this.ready())) return { ok: false, reason: 'CONCERT_NOT_FOUND' };
-    const config = { ...this.config(), ...patch };
+    await this.openIfDue(Date.now());
+    const current = this.config();
+    if (patch.openingOrder !== undefined && patch.openingOrder !== current.openingOrder && peekOpening(this.sql)?.prequeueSize != null) {
+      return { ok: false, reason: 'OPENING_ORDER_FIXED', order: current.openingOrder };
+    }
+    const config = { ...current, ...patch };
     this.change(() => {
       writeMeta(this.sql, 'config', config);
       return { touched: { seqs: this.advance(Date.now()).expired } };
@@ -276,6 +304,22 @@ export class ConcertRoom extends DurableObject<Env> {
       writeMeta(this.sql, 'concert', concert);
     }
     return { ok: true, concert, counts: seatCounts(this.sql) };
+  }
+
+  /** The pre-queue draw for anyone to audit: the commitment always, the seed once sales have opened. */
+  async opening(): Promise<OpeningView | NotFound> {
+    if (!(await this.ready())) return { ok: false, reason: 'CONCERT_NOT_FOUND' };
+    await this.openIfDue(Date.now());
+    const opening = this.change(() => ({ opening: openingState(this.sql), touched: {} })).opening;
+    const drawn = opening.prequeueSize !== null;
+    return {
+      ok: true,
+      order: this.config().openingOrder,
+      salesOpenAt: this.salesOpenAt(),
+      commitment: await shuffleCommitment(opening.seed),
+      seed: drawn ? opening.seed : null,
+      prequeueSize: opening.prequeueSize,
+    };
   }
 
   async stats(): Promise<RoomStats | NotFound> {
@@ -574,6 +618,7 @@ export class ConcertRoom extends DurableObject<Env> {
     const seq = Number(request.headers.get(WS_SEQ_HEADER));
     const row = findBySeq(this.sql, seq);
     if (!row || row.user_id !== request.headers.get(WS_USER_HEADER)) return new Response('unknown place in line', { status: 403 });
+    await this.openIfDue(Date.now());
     const { 0: client, 1: server } = new WebSocketPair();
     this.ctx.acceptWebSocket(server, [`seq:${seq}`]);
     const attachment: WsAttachment = { seq, waiting: row.status === 'waiting' };
@@ -654,6 +699,7 @@ export class ConcertRoom extends DurableObject<Env> {
    * admitted as far as the window and `maxActive` allow. Call inside `change()`.
    */
   private advance(now: number): { admitted: number; expired: number[] } {
+    fixDraw(this.sql, this.config(), this.salesOpenAt(), now);
     const expired = expireSessions(this.sql, now);
     const admitted = admit(this.sql, this.config(), this.salesOpenAt(), this.soldOut(), now);
     return { admitted, expired };
@@ -724,7 +770,7 @@ export class ConcertRoom extends DurableObject<Env> {
       const ownChange = seqs.has(memory.seq);
       // A place that has left the line changes only through its own row, which puts it in `seqs`.
       if (!memory.waiting && !ownChange) continue;
-      this.push(ws, memory, snap, now, { force: false, lookUp: ownChange || memory.seq <= snap.watermark });
+      this.push(ws, memory, snap, now, { force: false, lookUp: ownChange || rankOf(memory.seq, snap) <= snap.watermark });
     }
   }
 
@@ -866,6 +912,7 @@ export class ConcertRoom extends DurableObject<Env> {
       writeMeta(this.sql, 'config', { ...DEFAULT_QUEUE_CONFIG, ...pickQueueConfig(source.queueConfig) });
       writeMeta(this.sql, 'concert', source.concert);
       writeMeta(this.sql, 'salesOpenAt', source.salesOpenAt);
+      openingState(this.sql);
       return { touched: { seats: true } };
     });
     await this.rearm();
@@ -881,7 +928,10 @@ export class ConcertRoom extends DurableObject<Env> {
   }
 
   private config(): QueueConfig {
-    return readMeta<QueueConfig>(this.sql, 'config') ?? DEFAULT_QUEUE_CONFIG;
+    const stored = readMeta<QueueConfig>(this.sql, 'config');
+    if (!stored) return DEFAULT_QUEUE_CONFIG;
+    // A config stored before the pre-queue draw existed belongs to a room that admits by arrival.
+    return stored.openingOrder ? stored : { ...stored, openingOrder: 'fifo' };
   }
 
   private salesOpenAt(): number {
@@ -906,13 +956,29 @@ export class ConcertRoom extends DurableObject<Env> {
     return Math.max(expiry, readMeta<number | null>(this.sql, 'holdRetryAt') ?? 0);
   }
 
-  /** Points the one alarm at the earliest due event: a window opening, a session or a hold ending. */
+  /**
+   * Fixes the pre-queue draw when sales have opened and nothing has fixed it yet (the alarm set for
+   * opening normally does), so no answer after opening comes from an undrawn line.
+   */
+  private async openIfDue(now: number): Promise<void> {
+    if (now < this.salesOpenAt() || peekOpening(this.sql)?.prequeueSize != null) return;
+    this.change(() => ({ touched: { seqs: this.advance(now).expired } }));
+    await this.settle();
+  }
+
+  /** A shuffled pre-queue with people in it waits for its draw (the alarm makes it at opening, even when paused). */
+  private drawPending(): boolean {
+    return this.config().openingOrder === 'shuffle' && peekOpening(this.sql)?.prequeueSize == null && countWaiting(this.sql) > 0;
+  }
+
+  /** Points the one alarm at the earliest due event: opening, a window opening, a session or a hold ending. */
   private async rearm(): Promise<void> {
     const candidates = [
+      this.drawPending() ? this.salesOpenAt() : null,
       nextAdmissionAt(this.sql, this.config(), this.salesOpenAt(), this.soldOut()),
       nextSessionExpiry(this.sql),
       this.nextHoldDue(),
-    ].filter((t): t is number => t !== null);
+    ].filter((t): t is number => t !== null && Number.isFinite(t));
     const next = candidates.length ? Math.min(...candidates) : null;
     if (next === (readMeta<number | null>(this.sql, 'armedFor') ?? null)) return;
     writeMeta(this.sql, 'armedFor', next);
@@ -932,5 +998,6 @@ function pickQueueConfig(raw: Record<string, unknown>): Partial<QueueConfig> {
     picked.maxActive = raw.maxActive;
   }
   if (typeof raw.paused === 'boolean') picked.paused = raw.paused;
+  if (raw.openingOrder === 'shuffle' || raw.openingOrder === 'fifo') picked.openingOrder = raw.openingOrder;
   return picked;
 }

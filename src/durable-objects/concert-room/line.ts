@@ -1,5 +1,6 @@
 // The waiting line and admission: synchronous functions over the room's SqlStorage, so every
 // decision is made without an await in the middle and can be tested without HTTP.
+import { newShuffleSeed, placeOfRank, type OpeningShuffle } from '../../lib/opening-shuffle.ts';
 import { counter, counters, readMeta, writeMeta } from './meta.ts';
 import { waitingStatus, type AdmissionSnapshot, type QueueConfig, type QueueStatus } from './model.ts';
 
@@ -26,6 +27,59 @@ const INITIAL_ADMISSION: AdmissionState = { watermark: 0, windowStartedAt: null,
 
 export const readAdmission = (sql: SqlStorage): AdmissionState => readMeta<AdmissionState>(sql, ADMISSION_KEY) ?? INITIAL_ADMISSION;
 const writeAdmission = (sql: SqlStorage, state: AdmissionState) => writeMeta(sql, ADMISSION_KEY, state);
+
+/**
+ * The pre-queue draw: a seed made when the room is first loaded (its hash is the public commitment),
+ * and the pre-queue's size, fixed at the first moment the room acts at or after opening. Until then
+ * the seed is never shown.
+ */
+export interface OpeningState {
+  seed: string;
+  prequeueSize: number | null;
+}
+
+const OPENING_KEY = 'opening';
+
+/** The room's opening state, made (with a fresh seed) on first use. Call inside a transaction. */
+export function openingState(sql: SqlStorage): OpeningState {
+  const existing = readMeta<OpeningState>(sql, OPENING_KEY);
+  if (existing) return existing;
+  const made: OpeningState = { seed: newShuffleSeed(), prequeueSize: null };
+  writeMeta(sql, OPENING_KEY, made);
+  return made;
+}
+
+/** Read-only: the opening state, or undefined for a room that has not made one yet. */
+export const peekOpening = (sql: SqlStorage): OpeningState | undefined => readMeta<OpeningState>(sql, OPENING_KEY);
+
+/** The draw admission follows, once fixed; null while pending and for FIFO (where rank = seq). */
+export function fixedShuffle(sql: SqlStorage, config: QueueConfig): OpeningShuffle | null {
+  const opening = peekOpening(sql);
+  if (config.openingOrder !== 'shuffle' || !opening || opening.prequeueSize === null || opening.prequeueSize <= 1) return null;
+  return { seed: opening.seed, prequeueSize: opening.prequeueSize };
+}
+
+/** True when sales have opened and the pre-queue's size is not fixed yet. */
+export function drawDue(sql: SqlStorage, salesOpenAt: number, now: number): boolean {
+  return now >= salesOpenAt && openingState(sql).prequeueSize === null;
+}
+
+/**
+ * Fixes the pre-queue at opening: everyone in line now joined before sales opened (the room calls
+ * this before it places anyone who joins after). A room that admitted people before this existed
+ * (an older room) keeps arrival order. Returns whether it fixed it now. Call inside a transaction.
+ */
+export function fixDraw(sql: SqlStorage, config: QueueConfig, salesOpenAt: number, now: number): boolean {
+  if (!drawDue(sql, salesOpenAt, now)) return false;
+  const opening = openingState(sql);
+  const alreadyAdmitting = readAdmission(sql).watermark > 0;
+  const prequeueSize = config.openingOrder === 'shuffle' && !alreadyAdmitting ? lineLength(sql) : 0;
+  writeMeta(sql, OPENING_KEY, { ...opening, prequeueSize } satisfies OpeningState);
+  return true;
+}
+
+/** Places handed out so far (seq runs 1..n without gaps): one b-tree step over the primary key. */
+const lineLength = (sql: SqlStorage): number => sql.exec<{ n: number }>(`SELECT COALESCE(MAX(seq), 0) AS n FROM line`).one().n;
 
 export function findByUser(sql: SqlStorage, userId: string): LineRow | undefined {
   return sql.exec<LineRow>(`SELECT * FROM line WHERE user_id = ?`, userId).toArray()[0];
@@ -54,8 +108,7 @@ export function joinLine(
     sql.exec(`UPDATE line SET issued_at = ? WHERE seq = ?`, nowSeconds, existing.seq);
     return { row: { ...existing, issued_at: nowSeconds }, joined: false };
   }
-  // MAX over the primary key is one b-tree step, not a scan.
-  const next = sql.exec<{ next: number }>(`SELECT COALESCE(MAX(seq), 0) + 1 AS next FROM line`).one().next;
+  const next = lineLength(sql) + 1;
   const row: LineRow = {
     seq: next,
     user_id: userId,
@@ -88,7 +141,9 @@ export const countWaiting = (sql: SqlStorage): number => counter(sql, 'line:wait
 
 /**
  * Admits from the head of the line as far as the current window's budget and `maxActive` allow,
- * opening a new window when the previous one has run its length. Returns how many were admitted.
+ * opening a new window when the previous one has run its length. The head is the lowest rank not yet
+ * admitted: rank = seq, except within a drawn pre-queue (see opening-shuffle.ts), so the watermark is
+ * the count admitted and each admission is one primary-key update. Returns how many were admitted.
  */
 export function admit(
   sql: SqlStorage,
@@ -109,22 +164,24 @@ export function admit(
   let admitted = 0;
   if (room > 0) {
     const sessionExpiresAt = now + config.sessionSeconds * 1000;
-    // Count what RETURNING gives back: a cursor's rowsWritten also counts index and trigger writes.
-    const rows = sql
-      .exec<{ seq: number }>(
-        `UPDATE line SET status = 'admitted', admitted_at = ?, session_expires_at = ?
-          WHERE seq IN (SELECT seq FROM line WHERE status = 'waiting' ORDER BY seq LIMIT ?)
-          RETURNING seq`,
-        now,
-        sessionExpiresAt,
-        room,
-      )
-      .toArray();
-    admitted = rows.length;
-    if (admitted > 0) {
-      for (const row of rows) state.watermark = Math.max(state.watermark, row.seq);
-      state.admittedInWindow += admitted;
+    const shuffle = fixedShuffle(sql, config);
+    const length = lineLength(sql);
+    while (admitted < room && state.watermark < length) {
+      const rank = state.watermark + 1;
+      const seq = shuffle ? placeOfRank(shuffle, rank) : rank;
+      // Count what RETURNING gives back: a cursor's rowsWritten also counts index and trigger writes.
+      const moved = sql
+        .exec(
+          `UPDATE line SET status = 'admitted', admitted_at = ?, session_expires_at = ? WHERE seq = ? AND status = 'waiting' RETURNING seq`,
+          now,
+          sessionExpiresAt,
+          seq,
+        )
+        .toArray().length;
+      admitted += moved;
+      state.watermark = rank;
     }
+    state.admittedInWindow += admitted;
   }
   const before = readAdmission(sql);
   if (
@@ -158,6 +215,7 @@ export function completeSession(sql: SqlStorage, userId: string, now: number): n
 
 export function snapshot(sql: SqlStorage, config: QueueConfig, salesOpenAt: number, soldOut: boolean): AdmissionSnapshot {
   const state = readAdmission(sql);
+  const shuffle = fixedShuffle(sql, config);
   return {
     watermark: state.watermark,
     soldOut,
@@ -167,6 +225,9 @@ export function snapshot(sql: SqlStorage, config: QueueConfig, salesOpenAt: numb
     admittedInWindow: state.admittedInWindow,
     admitPerWindow: config.admitPerWindow,
     windowSeconds: config.windowSeconds,
+    openingOrder: config.openingOrder,
+    prequeueSize: peekOpening(sql)?.prequeueSize ?? null,
+    shuffleSeed: shuffle?.seed ?? null,
   };
 }
 

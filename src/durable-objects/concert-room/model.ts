@@ -1,4 +1,8 @@
 // Types and pure rules shared by the room and the Worker (which answers waiting polls at the edge).
+import { rankOfPlace } from '../../lib/opening-shuffle.ts';
+
+/** How fans who joined before sales opened are ordered: drawn at random at opening, or by arrival. */
+export type OpeningOrder = 'shuffle' | 'fifo';
 
 /** Per-concert admission and hold settings (DESIGN.md §3). */
 export interface QueueConfig {
@@ -14,6 +18,8 @@ export interface QueueConfig {
   holdSeconds: number;
   /** Stops admission (the line keeps growing). @default false */
   paused: boolean;
+  /** Order of the pre-queue (fans who joined before sales opened); fixed once sales open. @default 'shuffle' */
+  openingOrder: OpeningOrder;
 }
 
 export const DEFAULT_QUEUE_CONFIG: QueueConfig = {
@@ -23,6 +29,7 @@ export const DEFAULT_QUEUE_CONFIG: QueueConfig = {
   sessionSeconds: 600,
   holdSeconds: 300,
   paused: false,
+  openingOrder: 'shuffle',
 };
 
 /** Upper bounds admins may set; beyond them a setting is a typo, not a policy. */
@@ -42,6 +49,12 @@ export interface QueueStatus {
   position: number;
   estimatedWaitSeconds: number;
   sessionExpiresAt: string | null;
+  /**
+   * Present (true) while sales have not opened and the pre-queue is to be shuffled: `position` is then
+   * the fan's number in the pre-queue (how many had joined when they did), not their place, which is
+   * drawn at opening; `estimatedWaitSeconds` counts until opening.
+   */
+  randomizedAtOpening?: true;
 }
 
 /**
@@ -49,7 +62,7 @@ export interface QueueStatus {
  * the edge cache for about a second.
  */
 export interface AdmissionSnapshot {
-  /** Highest seq admitted so far: every seq at or below it has left the waiting line. */
+  /** Highest rank admitted so far: every place whose rank (see rankOf) is at or below it has left the waiting line. */
   watermark: number;
   soldOut: boolean;
   paused: boolean;
@@ -59,6 +72,21 @@ export interface AdmissionSnapshot {
   admittedInWindow: number;
   admitPerWindow: number;
   windowSeconds: number;
+  openingOrder: OpeningOrder;
+  /** Places shuffled at opening (1..prequeueSize); null until sales open. */
+  prequeueSize: number | null;
+  /** The shuffle's seed, revealed once sales open (null before, and in FIFO order). */
+  shuffleSeed: string | null;
+}
+
+/** True while the pre-queue waits for its draw: a shuffled opening that has not happened yet. */
+export const awaitingDraw = (snapshot: AdmissionSnapshot): boolean => snapshot.openingOrder === 'shuffle' && snapshot.prequeueSize === null;
+
+/** Place `seq`'s admission rank: drawn for the pre-queue once sales open, arrival order otherwise. */
+export function rankOf(seq: number, snapshot: AdmissionSnapshot): number {
+  // Falsy also for a snapshot an older version published (no such fields): that room keeps arrival order.
+  if (!snapshot.shuffleSeed || !snapshot.prequeueSize) return seq;
+  return rankOfPlace({ seed: snapshot.shuffleSeed, prequeueSize: snapshot.prequeueSize }, seq);
 }
 
 /**
@@ -69,11 +97,14 @@ export interface AdmissionSnapshot {
  * sold-out and settings, which it publishes at once). False means: ask the room.
  */
 export function certainlyWaiting(seq: number, snapshot: AdmissionSnapshot, now: number): boolean {
-  if (seq <= snapshot.watermark) return false;
+  // Before the draw only the room may say where anyone stands once sales have opened.
+  if (awaitingDraw(snapshot)) return now < snapshot.salesOpenAt;
+  const rank = rankOf(seq, snapshot);
+  if (rank <= snapshot.watermark) return false;
   if (snapshot.paused || snapshot.soldOut) return true;
   if (snapshot.windowStartedAt === null) return now < snapshot.salesOpenAt;
   if (now >= snapshot.windowStartedAt + snapshot.windowSeconds * 1000) return false;
-  return seq > snapshot.watermark + Math.max(0, snapshot.admitPerWindow - snapshot.admittedInWindow);
+  return rank > snapshot.watermark + Math.max(0, snapshot.admitPerWindow - snapshot.admittedInWindow);
 }
 
 /**
@@ -94,7 +125,11 @@ export function estimateWaitSeconds(position: number, snapshot: AdmissionSnapsho
 
 /** A waiting user's status from the snapshot alone. */
 export function waitingStatus(seq: number, snapshot: AdmissionSnapshot, now: number): QueueStatus {
-  const position = Math.max(1, seq - snapshot.watermark);
+  if (awaitingDraw(snapshot) && !snapshot.soldOut) {
+    const untilOpening = Math.max(0, Math.ceil((snapshot.salesOpenAt - now) / 1000));
+    return { status: 'waiting', position: seq, estimatedWaitSeconds: untilOpening, sessionExpiresAt: null, randomizedAtOpening: true };
+  }
+  const position = Math.max(1, rankOf(seq, snapshot) - snapshot.watermark);
   if (snapshot.soldOut) return { status: 'sold_out', position, estimatedWaitSeconds: 0, sessionExpiresAt: null };
   return { status: 'waiting', position, estimatedWaitSeconds: estimateWaitSeconds(position, snapshot, now), sessionExpiresAt: null };
 }
