@@ -129,13 +129,15 @@ describe('the pre-queue draw at opening', () => {
   });
 
   it('places every fan once when joins race the opening: drawn if told so, behind the pre-queue otherwise', async () => {
-    const salesOpenAt = new Date(Date.now() + 1_500);
+    const salesOpenAt = new Date(Date.now() + 3_000);
     const concert = await createConcert({ salesOpenAt, queue: { openingOrder: 'shuffle', admitPerWindow: 1_000 } });
     const prefix = uniqueId('race');
-    // 80 fans, one every ~35 ms around the opening, each joining twice at once (a double click).
+    // 80 fans, one every ~35 ms from 1.4 s before the opening (however long creating the concert
+    // took) to as long after it, each joining twice at once (a double click).
+    const firstJoinAt = salesOpenAt.getTime() - 1_400;
     const bodies = await Promise.all(
       Array.from({ length: 80 }, async (_, i) => {
-        await new Promise((resolve) => setTimeout(resolve, i * 35));
+        await new Promise((resolve) => setTimeout(resolve, Math.max(0, firstJoinAt - Date.now()) + i * 35));
         const [a, b] = await Promise.all([joinOk(concert.id, `${prefix}-${i}`), joinOk(concert.id, `${prefix}-${i}`)]);
         expect(a.token).toBe(b.token);
         return a;

@@ -165,23 +165,24 @@ export function admit(
   if (room > 0) {
     const sessionExpiresAt = now + config.sessionSeconds * 1000;
     const shuffle = fixedShuffle(sql, config);
-    const length = lineLength(sql);
-    while (admitted < room && state.watermark < length) {
-      const rank = state.watermark + 1;
-      const seq = shuffle ? placeOfRank(shuffle, rank) : rank;
+    const next = Math.min(room, lineLength(sql) - state.watermark);
+    if (next > 0) {
+      const seqs = Array.from({ length: next }, (_, i) => (shuffle ? placeOfRank(shuffle, state.watermark + 1 + i) : state.watermark + 1 + i));
+      // One statement for the whole batch (the places as a JSON array): a window of 250 costs about
+      // what the old ORDER BY seq LIMIT statement did, where one UPDATE per place cost 3–7× more.
       // Count what RETURNING gives back: a cursor's rowsWritten also counts index and trigger writes.
-      const moved = sql
+      admitted = sql
         .exec(
-          `UPDATE line SET status = 'admitted', admitted_at = ?, session_expires_at = ? WHERE seq = ? AND status = 'waiting' RETURNING seq`,
+          `UPDATE line SET status = 'admitted', admitted_at = ?, session_expires_at = ?
+            WHERE seq IN (SELECT value FROM json_each(?)) AND status = 'waiting' RETURNING seq`,
           now,
           sessionExpiresAt,
-          seq,
+          JSON.stringify(seqs),
         )
         .toArray().length;
-      admitted += moved;
-      state.watermark = rank;
+      state.watermark += next;
+      state.admittedInWindow += admitted;
     }
-    state.admittedInWindow += admitted;
   }
   const before = readAdmission(sql);
   if (
