@@ -14,11 +14,12 @@ interface __BaseEnv_Env {
 	ADMIN_TOKEN: string;
 	DEV_AUTH: string;
 	CONCERT_ROOM: DurableObjectNamespace<import("./src/index").ConcertRoom>;
+	CONCERT_LOBBY: DurableObjectNamespace<import("./src/index").ConcertLobby>;
 }
 declare namespace Cloudflare {
 	interface GlobalProps {
 		mainModule: typeof import("./src/index");
-		durableNamespaces: "ConcertRoom";
+		durableNamespaces: "ConcertRoom" | "ConcertLobby";
 	}
 	interface Env extends __BaseEnv_Env {}
 }

@@ -45,7 +45,8 @@
  * (workerd) `--base-url URL` `--json FILE` `--abandon-share X` (0.1) `--price P` (100)
  * `--admit-per-window` (250) `--window-seconds` (10) `--session-seconds` (90) `--hold-seconds` (30)
  * `--ceiling-seconds` (5) `--warmup` (3) `--lead-seconds` (estimated) `--max-seconds` (1200)
- * `--opening-order shuffle|fifo` (shuffle, the API's default).
+ * `--opening-order shuffle|fifo` (shuffle, the API's default) `--lobby-shards K` (1: joins go to the
+ * room; K > 1: through K lobby objects, and the join requests per object per second are printed).
  *
  * `--base-url` runs the fans against a service already running (ADMIN_TOKEN and DATABASE_URL from
  * the environment; DEV_AUTH on): ceilings and room checks need the bench entry's `/__bench/*` routes
@@ -103,6 +104,7 @@ function openingOrderFlag(): 'shuffle' | 'fifo' {
 const OPENING_ORDER = openingOrderFlag();
 const QUEUE = {
   openingOrder: OPENING_ORDER,
+  lobbyShards: intFlag('lobby-shards', 1),
   admitPerWindow: intFlag('admit-per-window', 250),
   windowSeconds: intFlag('window-seconds', 10),
   sessionSeconds: intFlag('session-seconds', 90),
@@ -260,6 +262,8 @@ interface Fan {
   queueToken?: string;
   /** The place in line the join gave (the queue token's `seq`). */
   seq?: number;
+  /** When the fan's join was sent (ms, performance.now()). */
+  joinSentAt?: number;
   /** When the fan learnt it was admitted (ms, performance.now()), and whether it ever was. */
   admittedSeenAt?: number;
   /** Resolves with the first status that ends the wait (admitted or final); set by socket or poll. */
@@ -398,6 +402,47 @@ async function phase<T>(name: string, items: readonly T[], work: (item: T) => Pr
   const seconds = (performance.now() - t0) / 1000;
   log(`${name}: done in ${seconds.toFixed(1)} s (${formatCount(items.length / seconds)}/s)`);
   return seconds;
+}
+
+// ─── Lobby shards (issue 14) ─────────────────────────────────────────────────────────────────────
+
+interface JoinObjects {
+  /** Join requests the room served during the joins phase: single joins plus lobby batches, per second. */
+  roomPerSecond: number;
+  room: { join: number; joinBatch: number; joinedInBatches: number };
+  /** Join requests each lobby served, per second. */
+  lobbiesPerSecond: number[];
+}
+
+async function joinRequestsPerObject(url: string, concertId: string, seconds: number): Promise<JoinObjects> {
+  const counts = await callJson<{ room: JoinObjects['room']; lobbies: { joins: number; batches: number }[] }>(url, 'POST', '/__bench/request-counts', {
+    body: { concertId, lobbyShards: QUEUE.lobbyShards > 1 ? QUEUE.lobbyShards : 0 },
+    expectStatus: 200,
+  });
+  return {
+    room: counts.room,
+    roomPerSecond: (counts.room.join + counts.room.joinBatch) / seconds,
+    lobbiesPerSecond: counts.lobbies.map((lobby) => lobby.joins / seconds),
+  };
+}
+
+/**
+ * How far places are from the order joins were sent in: `places`, the largest |seq − arrival rank|;
+ * `ms`, the longest a fan's join was sent after one that got a later place. With one room both come
+ * only from the network; lobbies add their gathering and the order in which their batches reach the room.
+ */
+function orderError(fans: readonly Fan[]): { places: number; ms: number } {
+  const joined = fans.filter((fan) => fan.seq !== undefined && fan.joinSentAt !== undefined);
+  const byArrival = [...joined].sort((a, b) => a.joinSentAt! - b.joinSentAt!);
+  let places = 0;
+  byArrival.forEach((fan, i) => (places = Math.max(places, Math.abs(fan.seq! - (i + 1)))));
+  let ms = 0;
+  let latestSent = Number.NEGATIVE_INFINITY;
+  for (const fan of [...joined].sort((a, b) => a.seq! - b.seq!)) {
+    ms = Math.max(ms, latestSent - fan.joinSentAt!);
+    latestSent = Math.max(latestSent, fan.joinSentAt!);
+  }
+  return { places, ms };
 }
 
 // ─── Checks ──────────────────────────────────────────────────────────────────────────────────────
@@ -580,6 +625,7 @@ async function main(target: Target): Promise<void> {
   let salesOpenAt = 0;
   let drawBefore: OpeningDraw | undefined;
   let joinSeconds = Number.NaN;
+  let joinObjects: JoinObjects | undefined;
   let leadNote = '';
   try {
     const tokenSeconds = await phase('user tokens (POST /auth/dev-token)', fans, async (fan) => {
@@ -618,6 +664,7 @@ async function main(target: Target): Promise<void> {
     rush.concertId = concertId;
 
     joinSeconds = await phase('joins (POST /queue/token)', ready, async (fan) => {
+      fan.joinSentAt = performance.now();
       const r = await call('POST /queue/token', { method: 'POST', path: '/queue/token', headers: { authorization: `Bearer ${fan.token!}` }, json: { concertId } });
       const body = r?.status === 201 ? r.json<{ token: string; status: string }>() : undefined;
       if (!body) return;
@@ -627,6 +674,7 @@ async function main(target: Target): Promise<void> {
       progress.joined++;
       if (body.status !== 'waiting') statusSeen(fan, { status: body.status as QueueStatus['status'], position: 0, estimatedWaitSeconds: 0, sessionExpiresAt: null });
     });
+    joinObjects = await joinRequestsPerObject(target.url, concertId, joinSeconds);
     const inLine = ready.filter((fan) => fan.queueToken).sort((a, b) => a.seq! - b.seq!);
     const socketFans = inLine.slice(0, socketBudget);
     log(`opening ${formatCount(socketFans.length)} queue WebSockets; ${formatCount(inLine.length - socketFans.length)} fans beyond the open-file budget poll`);
@@ -712,6 +760,7 @@ async function main(target: Target): Promise<void> {
   const noAnswer = rows.reduce((n, row) => n + row.noAnswer, 0);
   const outcomes: Record<string, number> = {};
   for (const fan of fans) outcomes[fan.outcome!] = (outcomes[fan.outcome!] ?? 0) + 1;
+  const joinOrderError = orderError(fans);
   const soldOutS = rush.soldOutAt === undefined ? undefined : (rush.soldOutAt - salesOpenAt) / 1000;
   console.log(
     `bench:rush — ${formatCount(FANS)} fans, ${formatCount(SEATS)} seats, ${CLIENTS} clients, ${target.worker ? `mode ${target.worker.mode}` : `base URL ${target.url}`}, ` +
@@ -719,6 +768,15 @@ async function main(target: Target): Promise<void> {
   );
   console.log(`\nRush (${startedAt.toISOString()}, ${rushSeconds.toFixed(0)} s from the first token to the last fan done; ${totalS.toFixed(0)} s in all)`);
   console.log(`  joins: ${formatCount(progress.joined)} in ${joinSeconds.toFixed(1)} s = ${formatCount(progress.joined / joinSeconds)} joins/s; ${leadNote}`);
+  if (joinObjects) {
+    const lobbies = joinObjects.lobbiesPerSecond;
+    console.log(
+      `  join requests per object per second: room ${joinObjects.roomPerSecond.toFixed(1)} ` +
+        `(${formatCount(joinObjects.room.join)} single joins, ${formatCount(joinObjects.room.joinBatch)} lobby batches carrying ${formatCount(joinObjects.room.joinedInBatches)})` +
+        (lobbies.length ? `; lobbies (${lobbies.length}) ${lobbies.map((rate) => rate.toFixed(0)).join(' / ')}` : '; no lobbies (--lobby-shards 1)'),
+    );
+  }
+  console.log(`  order error of places against join send order: at most ${formatCount(joinOrderError.places)} places, ${joinOrderError.ms.toFixed(0)} ms`);
   console.log(`  opening → sold out: ${soldOutS === undefined ? `NOT SOLD OUT by the fans (room: sold ${formatCount(stats.seats.sold)})` : `${soldOutS.toFixed(1)} s`} (client clock: the payment that sold the last seat)`);
   console.log(`  fans: ${formatCounts(outcomes)}`);
   console.log(`  seats: sold ${formatCount(stats.seats.sold)}, held ${formatCount(stats.seats.held)}, available ${formatCount(stats.seats.available)} (room); bought by fans told 201: ${formatCount(progress.seatsSold)}; revenue ${formatCount(stats.revenue)}`);
@@ -799,6 +857,8 @@ async function main(target: Target): Promise<void> {
     queue: QUEUE,
     concertId,
     joinsPerSecond: progress.joined / joinSeconds,
+    joinObjects,
+    joinOrderError,
     joined: progress.joined,
     openingToSoldOutSeconds: soldOutS,
     lead: leadNote,

@@ -16,6 +16,8 @@
  *   links, holds and line straight from its SQLite, through a bench-only subclass of the room
  *   ({@link ConcertRoom} below): what bench:rush holds against Postgres and checks admission order
  *   with, as the tests do with `runInDurableObject` (test/helpers/invariant-rules.ts).
+ * - `POST /__bench/request-counts {concertId, lobbyShards}`: the join requests the concert's room and
+ *   each of its lobbies have served since they started (their own in-memory counts).
  * - `POST /__bench/fill-line {concertId, prefix, from, count, parallel?}`: `join(prefix + i)` on the
  *   concert's room for i in [from, from + count), `parallel` RPCs in flight (default 16). Answers
  *   `{joined, rejoined, failed, ms}`. Filling a line of 100,000 this way skips HTTP, user tokens and
@@ -158,6 +160,14 @@ async function probe(path: string, request: Request, env: ProbeEnv): Promise<Res
       const seats = await room.seats();
       if (!Array.isArray(seats)) return json({ error: seats.reason }, 404);
       return json({ seats, ...(await room.benchTables()) } satisfies RoomView);
+    }
+    case '/__bench/request-counts': {
+      const { concertId, lobbyShards } = await request.json<{ concertId: string; lobbyShards: number }>();
+      const [room, ...lobbies] = await Promise.all([
+        env.CONCERT_ROOM.getByName(concertId).requestCounts(),
+        ...Array.from({ length: lobbyShards }, (_, shard) => env.CONCERT_LOBBY.getByName(`${concertId}/${shard}`).requestCounts()),
+      ]);
+      return json({ room, lobbies });
     }
     case '/__bench/fill-line':
       return fillLine(env, await request.json<FillRequest>());

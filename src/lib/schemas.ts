@@ -22,6 +22,10 @@ export const QueueConfigPatchSchema = z
     sessionSeconds: positiveInt(QUEUE_CONFIG_LIMITS.sessionSeconds),
     holdSeconds: positiveInt(QUEUE_CONFIG_LIMITS.holdSeconds),
     paused: z.boolean(),
+    lobbyShards: positiveInt(QUEUE_CONFIG_LIMITS.lobbyShards).openapi({
+      description:
+        'Lobby objects that gather joins into batches for the room (README: Lobby shards), for on-sales with more joins a second than one room takes. 1: every join goes to the room. @default 1',
+    }),
     openingOrder: z.enum(['shuffle', 'fifo']).openapi({
       description: "Pre-queue order: fans who joined before sales opened are drawn at random at opening ('shuffle', auditable through GET /concerts/{id}/opening) or kept in arrival order ('fifo'). Fixed once sales open. @default 'shuffle'",
     }),
@@ -38,5 +42,6 @@ export const QueueConfigSchema = z
     holdSeconds: z.number().int(),
     paused: z.boolean(),
     openingOrder: z.enum(['shuffle', 'fifo']),
+    lobbyShards: z.number().int(),
   })
   .openapi('QueueConfig');

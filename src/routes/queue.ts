@@ -10,7 +10,7 @@ import { problemResponse } from '../lib/problem-schemas.ts';
 import { invalidQueueToken, verifyQueueToken } from '../lib/queue-token.ts';
 import { checkAddressLimit, checkUserLimit, limitByAddress, limitByUser } from '../lib/rate-limit.ts';
 import { UuidSchema } from '../lib/schemas.ts';
-import { joinQueue, queueStatus, type QueueDeps } from '../services/queue.ts';
+import { joinQueue, lobbyShardsOf, queueStatus, rememberLobbyShards, type QueueDeps } from '../services/queue.ts';
 import type { App, AppEnv } from '../types.ts';
 
 const QueueStatusName = z.enum(['waiting', 'admitted', 'completed', 'expired', 'sold_out']);
@@ -119,6 +119,8 @@ function wsQueueToken(c: Context<AppEnv>): { token: string; protocol?: string } 
 function queueDeps(c: Context<AppEnv>, concertId: string): QueueDeps {
   return {
     room: c.env.CONCERT_ROOM.getByName(concertId),
+    lobby: (shard) => c.env.CONCERT_LOBBY.getByName(`${concertId}/${shard}`),
+    lobbyShards: lobbyShardsOf(concertId),
     queueTokenSecret: c.env.QUEUE_TOKEN_SECRET,
     publish: (id: string, snapshot: AdmissionSnapshot) =>
       c.executionCtx.waitUntil(publishSnapshot(id, snapshot).catch((error: unknown) => logJson('warn', 'snapshot publish failed', { error: String(error) }))),
@@ -128,6 +130,8 @@ function queueDeps(c: Context<AppEnv>, concertId: string): QueueDeps {
 export function registerQueueRoutes(app: App): void {
   app.openapi(joinRoute, async (c) => {
     const { concertId } = c.req.valid('json');
+    // A fresh isolate learns the lobby count from the edge snapshot, or from the room's first answer.
+    if (lobbyShardsOf(concertId) === undefined) rememberLobbyShards(concertId, (await readSnapshot(concertId))?.lobbyShards);
     return c.json(await joinQueue(queueDeps(c, concertId), c.get('userId'), concertId), 201);
   });
 
@@ -150,6 +154,7 @@ export function registerQueueRoutes(app: App): void {
     );
     // A pause moves nobody, so the status body cannot show it; the fan page reads it here.
     if (seen) c.header(QUEUE_PAUSED_HEADER, String(seen.paused));
+    rememberLobbyShards(claims.concertId, seen?.lobbyShards);
     return c.json(status, 200);
   });
 

@@ -1,12 +1,19 @@
-import type { ConcertRoom } from '../durable-objects/concert-room/index.ts';
+import type { ConcertLobby } from '../durable-objects/concert-lobby.ts';
+import type { ConcertRoom, JoinResult } from '../durable-objects/concert-room/index.ts';
+import { describeError, logJson } from '../lib/logging.ts';
 import { certainlyWaiting, waitingStatus, type AdmissionSnapshot, type QueueStatus } from '../durable-objects/concert-room/model.ts';
 import { notFound } from '../lib/errors.ts';
 import { invalidQueueToken, signQueueToken, type QueueClaims } from '../lib/queue-token.ts';
 
 export type RoomStub = DurableObjectStub<ConcertRoom>;
+export type LobbyStub = DurableObjectStub<ConcertLobby>;
 
 export interface QueueDeps {
   room: RoomStub;
+  /** The concert's lobby shard `shard` (issue 14). */
+  lobby?: (shard: number) => LobbyStub;
+  /** The concert's lobby shard count as this isolate last saw it (1 when unknown). */
+  lobbyShards?: number;
   queueTokenSecret: string;
   /** Publishes a fresh snapshot to the edge cache in the background. */
   publish: (concertId: string, snapshot: AdmissionSnapshot) => void;
@@ -14,10 +21,49 @@ export interface QueueDeps {
 
 export const concertNotFound = (concertId: string) => notFound('CONCERT_NOT_FOUND', `No concert ${concertId}`);
 
+/**
+ * Lobby shard counts per concert as this isolate last saw them in a room's answer or the edge
+ * snapshot (bounded; the oldest entry goes first). Unknown means 1: the join goes to the room,
+ * whose answer then says how many lobbies there are.
+ */
+const lobbyShardsSeen = new Map<string, number>();
+const LOBBY_SHARDS_MEMORY = 1_000;
+
+export function rememberLobbyShards(concertId: string, shards: number | undefined): void {
+  if (shards === undefined) return;
+  lobbyShardsSeen.delete(concertId);
+  if (lobbyShardsSeen.size >= LOBBY_SHARDS_MEMORY) lobbyShardsSeen.delete(lobbyShardsSeen.keys().next().value!);
+  lobbyShardsSeen.set(concertId, shards);
+}
+
+export const lobbyShardsOf = (concertId: string): number | undefined => lobbyShardsSeen.get(concertId);
+
+/** A user's lobby shard: FNV-1a of the user id, so a re-join goes to the same lobby. */
+export function lobbyShardFor(userId: string, shards: number): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < userId.length; i++) hash = Math.imul(hash ^ userId.charCodeAt(i), 0x01000193);
+  return (hash >>> 0) % shards;
+}
+
+/** Sends a join to the user's lobby shard when the concert has several, else to the room. */
+async function placeInLine(deps: QueueDeps, userId: string, concertId: string): Promise<JoinResult> {
+  const shards = deps.lobbyShards ?? 1;
+  if (shards <= 1 || !deps.lobby) return deps.room.join(userId);
+  try {
+    return await deps.lobby(lobbyShardFor(userId, shards)).join(concertId, userId);
+  } catch (error) {
+    // A lobby reset mid-batch (or unreachable): the room itself places the fan, and if the lost
+    // batch had reached it, answers with the place that batch gave.
+    logJson('warn', 'lobby join failed; joining at the room', { concertId, ...describeError(error) });
+    return deps.room.join(userId);
+  }
+}
+
 /** Joins the line (or re-joins: same place, same token) and signs the queue token. */
 export async function joinQueue(deps: QueueDeps, userId: string, concertId: string) {
-  const result = await deps.room.join(userId);
+  const result = await placeInLine(deps, userId, concertId);
   if (!result.ok) throw concertNotFound(concertId);
+  rememberLobbyShards(concertId, result.snapshot.lobbyShards);
   // No snapshot publish here: a join moves nobody's position, and the room publishes whenever
   // admission does move the watermark.
   const token = await signQueueToken(deps.queueTokenSecret, { userId, concertId, seq: result.seq, jti: result.jti }, result.issuedAt);

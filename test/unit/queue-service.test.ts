@@ -16,6 +16,7 @@ const snap = (over: Partial<AdmissionSnapshot> = {}): AdmissionSnapshot => ({
   openingOrder: 'fifo',
   prequeueSize: 0,
   shuffleSeed: null,
+  lobbyShards: 1,
   ...over,
 });
 

@@ -101,9 +101,26 @@ export type NotFound = { ok: false; reason: 'CONCERT_NOT_FOUND' };
 /** The seat map whole, by status, or the seed's shape (available seats without their status). */
 export type SeatMapView = 'all' | RoomSeatStatus | 'available-bare';
 
-export type JoinResult =
-  | { ok: true; seq: number; jti: string; issuedAt: number; joined: boolean; status: QueueStatus; snapshot: AdmissionSnapshot }
-  | NotFound;
+/** One fan's place as a join answers it. */
+export interface JoinPlace {
+  seq: number;
+  jti: string;
+  issuedAt: number;
+  joined: boolean;
+  status: QueueStatus;
+}
+
+export type JoinResult = ({ ok: true; snapshot: AdmissionSnapshot } & JoinPlace) | NotFound;
+
+export type JoinBatchResult = { ok: true; places: JoinPlace[]; snapshot: AdmissionSnapshot } | NotFound;
+
+export interface RoomRequestCounts {
+  /** Single joins (straight from a Worker). */
+  join: number;
+  /** Batches from lobbies, and the joins they carried. */
+  joinBatch: number;
+  joinedInBatches: number;
+}
 
 export type StatusResult =
   | { ok: true; status: QueueStatus; snapshot: AdmissionSnapshot }
@@ -214,6 +231,7 @@ export class ConcertRoom extends DurableObject<Env> {
    * `writing` while pending, so request paths never look for orphans unless this is set.
    */
   private mayHaveOrphans = false;
+  private readonly requests: RoomRequestCounts = { join: 0, joinBatch: 0, joinedInBatches: 0 };
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -239,26 +257,50 @@ export class ConcertRoom extends DurableObject<Env> {
 
   /** Joins the line (or returns the existing place) and admits at once when the window has room. */
   async join(userId: string): Promise<JoinResult> {
+    this.requests.join++;
+    const result = await this.placeAll([userId]);
+    return result.ok ? { ok: true, ...result.places[0]!, snapshot: result.snapshot } : result;
+  }
+
+  /**
+   * Joins a batch a lobby gathered (issue 14), in its order, in one transaction: one request and one
+   * SQLite commit for up to a lobby's batch of fans. Same answers as `join` for each.
+   */
+  async joinBatch(userIds: string[]): Promise<JoinBatchResult> {
+    this.requests.joinBatch++;
+    this.requests.joinedInBatches += userIds.length;
+    return this.placeAll(userIds);
+  }
+
+  /** Requests this instance has served, by kind, since it started (for bench:rush's per-object figures). */
+  requestCounts(): RoomRequestCounts {
+    return { ...this.requests };
+  }
+
+  private async placeAll(userIds: readonly string[]): Promise<JoinBatchResult> {
     if (!(await this.ready())) return { ok: false, reason: 'CONCERT_NOT_FOUND' };
     const now = Date.now();
-    const result = this.change(() => {
+    const rows = this.change(() => {
       // Whoever joins at or after opening goes behind the pre-queue, which is fixed first.
       fixDraw(this.sql, this.config(), this.salesOpenAt(), now);
-      const { row, joined } = joinLine(this.sql, userId, now, REISSUE_AFTER_SECONDS);
-      if (!joined) return { row, joined, touched: {} };
+      const placed = userIds.map((userId) => joinLine(this.sql, userId, now, REISSUE_AFTER_SECONDS));
+      if (!placed.some((place) => place.joined)) return { placed, touched: {} };
       const moved = this.advance(now);
-      // Only a join that let someone in changes the joiner's row after its insert.
-      return { row: moved.admitted > 0 ? findBySeq(this.sql, row.seq)! : row, joined, touched: { seqs: moved.expired } };
-    });
+      // Only a join that let someone in changes a joiner's row after its insert.
+      const fresh = moved.admitted > 0 ? placed.map(({ row, joined }) => ({ row: findBySeq(this.sql, row.seq)!, joined })) : placed;
+      return { placed: fresh, touched: { seqs: moved.expired } };
+    }).placed;
     await this.settle();
     const snap = this.snapshot();
     return {
       ok: true,
-      seq: result.row.seq,
-      jti: result.row.jti,
-      issuedAt: result.row.issued_at,
-      joined: result.joined,
-      status: statusOf(result.row, snap, now),
+      places: rows.map(({ row, joined }) => ({
+        seq: row.seq,
+        jti: row.jti,
+        issuedAt: row.issued_at,
+        joined,
+        status: statusOf(row, snap, now),
+      })),
       snapshot: snap,
     };
   }
@@ -915,7 +957,8 @@ export class ConcertRoom extends DurableObject<Env> {
       openingState(this.sql);
       return { touched: { seats: true } };
     });
-    await this.rearm();
+    // Published at once: Workers learn the lobby count (and the rest) before the first join arrives.
+    await this.settle();
     return true;
   }
 
@@ -990,7 +1033,7 @@ export class ConcertRoom extends DurableObject<Env> {
 /** Keeps only known settings with the right types from a stored (possibly older) config object. */
 function pickQueueConfig(raw: Record<string, unknown>): Partial<QueueConfig> {
   const picked: Partial<QueueConfig> = {};
-  for (const key of ['admitPerWindow', 'windowSeconds', 'sessionSeconds', 'holdSeconds'] as const) {
+  for (const key of ['admitPerWindow', 'windowSeconds', 'sessionSeconds', 'holdSeconds', 'lobbyShards'] as const) {
     const value = raw[key];
     if (typeof value === 'number' && Number.isInteger(value) && value > 0) picked[key] = value;
   }

@@ -229,6 +229,7 @@ export function snapshot(sql: SqlStorage, config: QueueConfig, salesOpenAt: numb
     openingOrder: config.openingOrder,
     prequeueSize: peekOpening(sql)?.prequeueSize ?? null,
     shuffleSeed: shuffle?.seed ?? null,
+    lobbyShards: config.lobbyShards ?? 1,
   };
 }
 

@@ -20,6 +20,8 @@ export interface QueueConfig {
   paused: boolean;
   /** Order of the pre-queue (fans who joined before sales opened); fixed once sales open. @default 'shuffle' */
   openingOrder: OpeningOrder;
+  /** Lobby objects joins are spread over (issue 14); 1 sends every join straight to the room. @default 1 */
+  lobbyShards: number;
 }
 
 export const DEFAULT_QUEUE_CONFIG: QueueConfig = {
@@ -30,6 +32,7 @@ export const DEFAULT_QUEUE_CONFIG: QueueConfig = {
   holdSeconds: 300,
   paused: false,
   openingOrder: 'shuffle',
+  lobbyShards: 1,
 };
 
 /** Upper bounds admins may set; beyond them a setting is a typo, not a policy. */
@@ -39,6 +42,7 @@ export const QUEUE_CONFIG_LIMITS = {
   maxActive: 1_000_000,
   sessionSeconds: 86_400,
   holdSeconds: 3_600,
+  lobbyShards: 64,
 } as const;
 
 export type QueueStatusName = 'waiting' | 'admitted' | 'completed' | 'expired' | 'sold_out';
@@ -77,6 +81,8 @@ export interface AdmissionSnapshot {
   prequeueSize: number | null;
   /** The shuffle's seed, revealed once sales open (null before, and in FIFO order). */
   shuffleSeed: string | null;
+  /** Where Workers send joins: the room (1) or one of this many lobbies. */
+  lobbyShards: number;
 }
 
 /** True while the pre-queue waits for its draw: a shuffled opening that has not happened yet. */
