@@ -71,28 +71,49 @@ export function decideHold(sql: SqlStorage, line: LineRow | undefined, request: 
   const taken = found.filter((seat) => seat.status !== 'available').map((seat) => seat.seat_number);
   if (taken.length) return { ok: false, reason: 'SEAT_UNAVAILABLE', seats: taken.sort((a, b) => a - b) };
 
-  const reservationId = crypto.randomUUID();
-  const expiresAt = Math.min(now + request.holdSeconds * 1000, line.session_expires_at);
   const seats = request.seatNumbers.map((n) => {
     const seat = byNumber.get(n)!;
     return { seatNumber: n, seatId: seat.seat_id, section: seat.section, price: seat.price };
   });
-  const amount = seats.reduce((sum, seat) => sum + seat.price, 0);
+  const expiresAt = Math.min(now + request.holdSeconds * 1000, line.session_expires_at);
+  return { ok: true, ...placeHold(sql, { userId: request.userId, seq: request.seq, seats, expiresAt, now }) };
+}
+
+/** A hold the room has decided and marked: its seats, and the Postgres write still to come. */
+export interface PlacedHold {
+  reservationId: string;
+  seats: HeldSeat[];
+  amount: number;
+  expiresAt: number;
+}
+
+/**
+ * Marks `seats` held under a new reservation id with a 'pending' hold of `userId`'s, for a hold
+ * already decided (every seat checked available in this same transaction). Shared by fans' own
+ * holds and the waitlist's offers. Call inside transactionSync.
+ */
+export function placeHold(
+  sql: SqlStorage,
+  hold: { userId: string; seq: number; seats: HeldSeat[]; expiresAt: number; now: number },
+): PlacedHold {
+  const reservationId = crypto.randomUUID();
+  const numbers = hold.seats.map((seat) => seat.seatNumber);
+  const amount = hold.seats.reduce((sum, seat) => sum + seat.price, 0);
   sql.exec(
-    `UPDATE seats SET status = 'held', reservation_id = ? WHERE seat_number IN (${placeholders})`,
+    `UPDATE seats SET status = 'held', reservation_id = ? WHERE seat_number IN (${numbers.map(() => '?').join(', ')})`,
     reservationId,
-    ...request.seatNumbers,
+    ...numbers,
   );
   sql.exec(
     `INSERT INTO holds (reservation_id, user_id, seq, amount, expires_at, status, created_at) VALUES (?, ?, ?, ?, ?, 'pending', ?)`,
     reservationId,
-    request.userId,
-    request.seq,
+    hold.userId,
+    hold.seq,
     amount,
-    expiresAt,
-    now,
+    hold.expiresAt,
+    hold.now,
   );
-  return { ok: true, reservationId, seats, amount, expiresAt };
+  return { reservationId, seats: hold.seats, amount, expiresAt: hold.expiresAt };
 }
 
 export function holdStatus(sql: SqlStorage, reservationId: string): { status: HoldStatus; userId: string } | undefined {

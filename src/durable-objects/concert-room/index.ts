@@ -52,7 +52,7 @@ import {
   pendingHolds,
   releaseHold,
   type HeldSeat,
-  type HoldDecision,
+  type PlacedHold,
 } from './holds.ts';
 import { withDeadline } from './deadline.ts';
 import { reconcileRoom, takeSnapshot } from './reconcile.ts';
@@ -408,6 +408,11 @@ export class ConcertRoom extends DurableObject<Env> {
       return refusal;
     }
     const { touched: _touched, ...held } = decision;
+    return this.writeDecided(held, request, concertId);
+  }
+
+  /** Writes a hold the room has decided and marked pending to Postgres and settles it here: live, or released. */
+  private async writeDecided(held: PlacedHold, request: { userId: string; claim?: IdempotencyClaim }, concertId: string): Promise<HoldResult> {
     this.writing.add(held.reservationId);
     try {
       return await this.writeHold(held, request, concertId);
@@ -419,11 +424,7 @@ export class ConcertRoom extends DurableObject<Env> {
   }
 
   /** The Postgres half of a hold the room has decided and marked pending; see `hold`. */
-  private async writeHold(
-    held: Extract<HoldDecision, { ok: true }>,
-    request: { userId: string; claim?: IdempotencyClaim },
-    concertId: string,
-  ): Promise<HoldResult> {
+  private async writeHold(held: PlacedHold, request: { userId: string; claim?: IdempotencyClaim }, concertId: string): Promise<HoldResult> {
     // The API's answer, built here so that the idempotency record and the reply are the same bytes.
     const body = JSON.stringify({
       reservationId: held.reservationId,
@@ -453,12 +454,12 @@ export class ConcertRoom extends DurableObject<Env> {
       if (sent && isPostgresUnavailable(error)) {
         // Settle it in Postgres before deciding: written, or now never to be written.
         const written = await settleHoldWrite(createSql(this.env), newHold).catch(() => undefined);
-        if (written === true) return this.activated({ ...held, body });
+        if (written === true) return this.activated({ ok: true, ...held, body });
         if (written === undefined) {
           // Still unknown: keep the seats under a live hold (its owner can pay or cancel it if it was
           // written) and ask again in the background; failing that, its expiry asks Postgres.
           logJson('error', 'hold write unresolved; asking again later', { concertId, reservationId: held.reservationId, ...describeError(error) });
-          await this.activated({ ...held, body });
+          await this.activated({ ok: true, ...held, body });
           this.ctx.waitUntil(this.resolveHoldLater(newHold));
           return { ok: false, reason: 'DEPENDENCY_UNAVAILABLE' };
         }
@@ -478,7 +479,7 @@ export class ConcertRoom extends DurableObject<Env> {
       if (isPostgresUnavailable(error)) return { ok: false, reason: 'DEPENDENCY_UNAVAILABLE' };
       throw error;
     }
-    return this.activated({ ...held, body });
+    return this.activated({ ok: true, ...held, body });
   }
 
   /**
