@@ -29,6 +29,7 @@ export const QueueConfigPatchSchema = z
     openingOrder: z.enum(['shuffle', 'fifo']).openapi({
       description: "Pre-queue order: fans who joined before sales opened are drawn at random at opening ('shuffle', auditable through GET /concerts/{id}/opening) or kept in arrival order ('fifo'). Fixed once sales open. @default 'shuffle'",
     }),
+    waitlistOfferSeconds: positiveInt(QUEUE_CONFIG_LIMITS.waitlistOfferSeconds),
   })
   .partial()
   .openapi('QueueConfigPatch');
@@ -43,5 +44,6 @@ export const QueueConfigSchema = z
     paused: z.boolean(),
     openingOrder: z.enum(['shuffle', 'fifo']),
     lobbyShards: z.number().int(),
+    waitlistOfferSeconds: z.number().int(),
   })
   .openapi('QueueConfig');

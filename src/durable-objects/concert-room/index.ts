@@ -27,6 +27,7 @@ import {
   expireSessions,
   findBySeq,
   fixDraw,
+  findByUser,
   joinLine,
   lineStats,
   nextAdmissionAt,
@@ -58,6 +59,19 @@ import { withDeadline } from './deadline.ts';
 import { reconcileRoom, takeSnapshot } from './reconcile.ts';
 import { migrateRoomSchema } from './schema.ts';
 import { isSoldOut, listSeats, reconcileSeats, seatCounts, type RoomSeat, type RoomSeatStatus, type SeatDifference } from './seats.ts';
+import {
+  decideOffers,
+  entryView,
+  findEntry,
+  joinWaitlist,
+  leaveWaiting,
+  markOfferLeft,
+  seatsFreedTick,
+  waitlistStats,
+  type WaitlistEntryView,
+  type WaitlistOffer,
+  type WaitlistStatus,
+} from './waitlist.ts';
 
 /** Back-off before the alarm retries hold expiry after Postgres failed. @default 2000 */
 export const HOLD_EXPIRY_RETRY_MS = 2_000;
@@ -143,6 +157,7 @@ export interface OpeningView {
 export interface RoomStats {
   line: { waiting: number; admitted: number; active: number; completed: number; expired: number };
   seats: { available: number; held: number; sold: number };
+  waitlist: Record<WaitlistStatus, number>;
   config: QueueConfig;
   soldOut: boolean;
 }
@@ -171,6 +186,28 @@ export type CancelResult =
   | NotFound
   | { ok: false; reason: 'RESERVATION_NOT_FOUND' | 'RESERVATION_EXPIRED' | 'ALREADY_PAID' | 'REQUEST_IN_PROGRESS' };
 
+export type WaitlistJoinResult =
+  | { ok: true; created: boolean; entry: WaitlistEntryView }
+  | NotFound
+  | { ok: false; reason: 'WAITLIST_NOT_OPEN' }
+  | { ok: false; reason: 'HOLD_LIMIT'; limit: number; owned: number };
+
+export type WaitlistEntryResult = { ok: true; entry: WaitlistEntryView } | NotFound | { ok: false; reason: 'WAITLIST_ENTRY_NOT_FOUND' };
+
+export type WaitlistLeaveResult =
+  | { ok: true }
+  | NotFound
+  | { ok: false; reason: 'WAITLIST_ENTRY_NOT_FOUND' | 'ALREADY_PAID' | 'REQUEST_IN_PROGRESS' };
+
+/** What the room pushes on the fan's queue sockets when it makes them an offer. */
+export interface WaitlistOfferMessage {
+  type: 'waitlist_offer';
+  reservationId: string;
+  seats: { seatNumber: number; section: string; price: number }[];
+  amount: number;
+  expiresAt: string;
+}
+
 export interface ReconcileReport {
   ok: true;
   changed: number;
@@ -195,6 +232,11 @@ interface Touched {
   seqs?: Iterable<number>;
   /** The seat map changed. */
   seats?: boolean;
+  /**
+   * Offer the available seats to the waitlist even if this change freed none (a retry after an
+   * offer's write failed). A change that freed seats offers them anyway.
+   */
+  offers?: boolean;
 }
 
 /**
@@ -232,6 +274,8 @@ export class ConcertRoom extends DurableObject<Env> {
    */
   private mayHaveOrphans = false;
   private readonly requests: RoomRequestCounts = { join: 0, joinBatch: 0, joinedInBatches: 0 };
+  /** Waitlist offers decided by a change and not yet written to Postgres; `settle()` writes them. */
+  private readonly offerQueue: WaitlistOffer[] = [];
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -366,7 +410,7 @@ export class ConcertRoom extends DurableObject<Env> {
 
   async stats(): Promise<RoomStats | NotFound> {
     if (!(await this.ready())) return { ok: false, reason: 'CONCERT_NOT_FOUND' };
-    return { line: lineStats(this.sql), seats: seatCounts(this.sql), config: this.config(), soldOut: this.soldOut() };
+    return { line: lineStats(this.sql), seats: seatCounts(this.sql), waitlist: waitlistStats(this.sql), config: this.config(), soldOut: this.soldOut() };
   }
 
   async seats(status?: RoomSeatStatus): Promise<RoomSeat[] | NotFound> {
@@ -411,11 +455,19 @@ export class ConcertRoom extends DurableObject<Env> {
     return this.writeDecided(held, request, concertId);
   }
 
-  /** Writes a hold the room has decided and marked pending to Postgres and settles it here: live, or released. */
-  private async writeDecided(held: PlacedHold, request: { userId: string; claim?: IdempotencyClaim }, concertId: string): Promise<HoldResult> {
+  /**
+   * Writes a hold the room has decided and marked pending (a fan's own, or a waitlist offer made
+   * for them) to Postgres and settles it here: live, or released. See `writeHold`.
+   */
+  private async writeDecided(
+    held: PlacedHold,
+    request: { userId: string; claim?: IdempotencyClaim },
+    concertId: string,
+    options: { offer?: boolean } = {},
+  ): Promise<HoldResult> {
     this.writing.add(held.reservationId);
     try {
-      return await this.writeHold(held, request, concertId);
+      return await this.writeHold(held, request, concertId, options);
     } finally {
       this.writing.delete(held.reservationId);
       // Every way out of writeHold settles the hold; should one not, the room settles it itself.
@@ -423,8 +475,17 @@ export class ConcertRoom extends DurableObject<Env> {
     }
   }
 
-  /** The Postgres half of a hold the room has decided and marked pending; see `hold`. */
-  private async writeHold(held: PlacedHold, request: { userId: string; claim?: IdempotencyClaim }, concertId: string): Promise<HoldResult> {
+  /**
+   * The Postgres half of a hold the room has decided and marked pending; see `hold`. An offer whose
+   * write fails also pauses offers for HOLD_EXPIRY_RETRY_MS (the alarm resumes them): its seats go
+   * back and its entry to waiting, and offering them again at once would fail the same way, in a loop.
+   */
+  private async writeHold(
+    held: PlacedHold,
+    request: { userId: string; claim?: IdempotencyClaim },
+    concertId: string,
+    options: { offer?: boolean } = {},
+  ): Promise<HoldResult> {
     // The API's answer, built here so that the idempotency record and the reply are the same bytes.
     const body = JSON.stringify({
       reservationId: held.reservationId,
@@ -465,6 +526,7 @@ export class ConcertRoom extends DurableObject<Env> {
         }
       }
       this.change(() => {
+        if (options.offer) writeMeta(this.sql, 'waitlistRetryAt', Date.now() + HOLD_EXPIRY_RETRY_MS);
         releaseHold(this.sql, held.reservationId, 'cancelled');
         return { touched: { seats: true } };
       });
@@ -591,6 +653,8 @@ export class ConcertRoom extends DurableObject<Env> {
         releaseHold(this.sql, reservationId, 'expired');
         return { result: { ok: false, reason: 'RESERVATION_EXPIRED' }, touched };
       }
+      // A waitlist offer its fan turned down: the entry ends (it would otherwise go back to waiting).
+      markOfferLeft(this.sql, reservationId);
       releaseHold(this.sql, reservationId, 'cancelled');
       return { result: { ok: true }, touched };
     });
@@ -631,6 +695,101 @@ export class ConcertRoom extends DurableObject<Env> {
       await this.settle();
     }
     return outcome;
+  }
+
+  // ---- Waitlist (issue 13) ------------------------------------------------------------------
+
+  /**
+   * Puts a fan on the waitlist of this sold-out concert (no seat available now), or returns their
+   * live entry: see `joinWaitlist` in waitlist.ts for the rules.
+   */
+  async joinWaitlist(request: { userId: string; seats: number; together: boolean }): Promise<WaitlistJoinResult> {
+    if (!(await this.ready())) return { ok: false, reason: 'CONCERT_NOT_FOUND' };
+    const outcome = this.change(() => ({ ...joinWaitlist(this.sql, { ...request, now: Date.now() }), touched: {} }));
+    if (!outcome.ok) {
+      const { touched: _touched, ...refusal } = outcome;
+      return refusal;
+    }
+    return { ok: true, created: outcome.created, entry: entryView(this.sql, outcome.row) };
+  }
+
+  /** A fan's waitlist entry: its status, its position while waiting, its offer while offered. */
+  async waitlistEntry(userId: string): Promise<WaitlistEntryResult> {
+    if (!(await this.ready())) return { ok: false, reason: 'CONCERT_NOT_FOUND' };
+    const row = findEntry(this.sql, userId);
+    if (!row) return { ok: false, reason: 'WAITLIST_ENTRY_NOT_FOUND' };
+    return { ok: true, entry: entryView(this.sql, row) };
+  }
+
+  /**
+   * Takes a fan off the waitlist. An open offer is cancelled like the fan's own hold (Postgres first),
+   * and its seats go to the next entry. An entry already ended stays as it is.
+   */
+  async leaveWaitlist(userId: string): Promise<WaitlistLeaveResult> {
+    if (!(await this.ready())) return { ok: false, reason: 'CONCERT_NOT_FOUND' };
+    const row = findEntry(this.sql, userId);
+    if (!row) return { ok: false, reason: 'WAITLIST_ENTRY_NOT_FOUND' };
+    if (row.status === 'offered' && row.reservation_id !== null) {
+      const cancelled = await this.cancel(userId, row.reservation_id);
+      if (cancelled.ok) return { ok: true };
+      switch (cancelled.reason) {
+        case 'ALREADY_PAID':
+        case 'REQUEST_IN_PROGRESS':
+          return { ok: false, reason: cancelled.reason };
+        case 'CONCERT_NOT_FOUND':
+          return cancelled;
+        case 'RESERVATION_EXPIRED':
+        case 'RESERVATION_NOT_FOUND':
+          // The offer ran out meanwhile: the entry has ended (expired) either way.
+          return { ok: true };
+      }
+    }
+    if (row.status === 'waiting') {
+      this.change(() => {
+        leaveWaiting(this.sql, userId);
+        return { touched: {} };
+      });
+    }
+    return { ok: true };
+  }
+
+  /**
+   * Writes the offers decided by the changes so far (see `change()`), each as a hold is written;
+   * a written one is pushed to its fan's queue sockets.
+   */
+  private async writeOffers(): Promise<void> {
+    const concertId = this.ctx.id.name!;
+    while (this.offerQueue.length > 0) {
+      const batch = this.offerQueue.splice(0);
+      await Promise.all(
+        batch.map(async (offer) => {
+          const result = await this.writeDecided(offer, { userId: offer.userId }, concertId, { offer: true });
+          if (result.ok) this.pushOffer(offer);
+          else logJson('warn', 'waitlist offer not written', { concertId, reservationId: offer.reservationId, reason: result.reason });
+        }),
+      );
+    }
+  }
+
+  /** Tells the fan on their queue socket(s), if they have one, that seats are held for them. */
+  private pushOffer(offer: WaitlistOffer): void {
+    const place = findByUser(this.sql, offer.userId);
+    if (!place) return;
+    const message: WaitlistOfferMessage = {
+      type: 'waitlist_offer',
+      reservationId: offer.reservationId,
+      seats: offer.seats.map(({ seatNumber, section, price }) => ({ seatNumber, section, price })),
+      amount: offer.amount,
+      expiresAt: new Date(offer.expiresAt).toISOString(),
+    };
+    const text = JSON.stringify(message);
+    for (const ws of this.ctx.getWebSockets(`seq:${place.seq}`)) {
+      try {
+        ws.send(text);
+      } catch (error) {
+        logJson('warn', 'websocket push failed', { seq: place.seq, ...describeError(error) });
+      }
+    }
   }
 
   /**
@@ -709,6 +868,13 @@ export class ConcertRoom extends DurableObject<Env> {
       logJson('error', 'hold expiry failed; retrying', { concertId: this.ctx.id.name, ...describeError(error) });
       writeMeta(this.sql, 'holdRetryAt', Date.now() + HOLD_EXPIRY_RETRY_MS);
     }
+    const offersRetryAt = readMeta<number | null>(this.sql, 'waitlistRetryAt') ?? null;
+    if (offersRetryAt !== null && offersRetryAt <= now) {
+      this.change(() => {
+        writeMeta(this.sql, 'waitlistRetryAt', null);
+        return { touched: { offers: true } };
+      });
+    }
     this.change(() => {
       writeMeta(this.sql, 'armedFor', null);
       return { touched: { seqs: this.advance(now).expired } };
@@ -721,20 +887,43 @@ export class ConcertRoom extends DurableObject<Env> {
   /**
    * Runs one state change in a synchronous transaction and forgets every view derived from the old
    * state. `work` says what it touched, for the announcements `settle()` makes afterwards.
+   *
+   * Seats the change freed (expiry, cancel, refund, a failed write, reconciliation: whatever made a
+   * seat available) go to the waitlist first, in the same transaction: offers are decided and their
+   * seats marked held before anything else can run, so only seats no entry can take are left for
+   * the line, and no new hold can race an offer for a seat. `settle()` writes the offers.
    */
   private change<T extends { touched: Touched }>(work: () => T): T {
     let result: T;
+    let offers: WaitlistOffer[] = [];
     try {
-      result = this.ctx.storage.transactionSync(work);
+      result = this.ctx.storage.transactionSync(() => {
+        const freed = seatsFreedTick(this.sql);
+        const done = work();
+        if (done.touched.offers || seatsFreedTick(this.sql) !== freed) offers = this.offerSeats(Date.now());
+        return done;
+      });
     } catch (error) {
       forgetCachedMeta(this.sql);
       throw error;
     } finally {
       this.cachedSnapshot = undefined;
     }
-    if (result.touched.seats) this.cachedSeatMaps.clear();
+    if (result.touched.seats || offers.length > 0) this.cachedSeatMaps.clear();
     for (const seq of result.touched.seqs ?? []) this.pushSeqs.add(seq);
+    for (const offer of offers) {
+      // In `writing` from the moment it exists, so it is never taken for a reset's orphan.
+      this.writing.add(offer.reservationId);
+      this.offerQueue.push(offer);
+    }
     return result;
+  }
+
+  /** Inside `change()`: offers the available seats to waiting entries, unless a failed offer paused them. */
+  private offerSeats(now: number): WaitlistOffer[] {
+    const pausedUntil = readMeta<number | null>(this.sql, 'waitlistRetryAt') ?? null;
+    if (pausedUntil !== null && pausedUntil > now) return [];
+    return decideOffers(this.sql, { now, offerSeconds: this.config().waitlistOfferSeconds });
   }
 
   /**
@@ -758,6 +947,7 @@ export class ConcertRoom extends DurableObject<Env> {
    * Socket pushes are gathered for PUSH_COALESCE_MS.
    */
   private async settle(): Promise<void> {
+    await this.writeOffers();
     await this.rearm();
     const snap = this.snapshot();
     const json = JSON.stringify(snap);
@@ -974,8 +1164,10 @@ export class ConcertRoom extends DurableObject<Env> {
   private config(): QueueConfig {
     const stored = readMeta<QueueConfig>(this.sql, 'config');
     if (!stored) return DEFAULT_QUEUE_CONFIG;
-    // A config stored before the pre-queue draw existed belongs to a room that admits by arrival.
-    return stored.openingOrder ? stored : { ...stored, openingOrder: 'fifo' };
+    if (stored.openingOrder && stored.waitlistOfferSeconds !== undefined && stored.lobbyShards !== undefined) return stored;
+    // A room configured before a setting existed gets its default, except the pre-queue order: a
+    // config stored before the draw existed belongs to a room that admits by arrival.
+    return { ...DEFAULT_QUEUE_CONFIG, openingOrder: 'fifo', ...(stored as Partial<QueueConfig>) };
   }
 
   private salesOpenAt(): number {
@@ -1022,6 +1214,7 @@ export class ConcertRoom extends DurableObject<Env> {
       nextAdmissionAt(this.sql, this.config(), this.salesOpenAt(), this.soldOut()),
       nextSessionExpiry(this.sql),
       this.nextHoldDue(),
+      readMeta<number | null>(this.sql, 'waitlistRetryAt') ?? null,
     ].filter((t): t is number => t !== null && Number.isFinite(t));
     const next = candidates.length ? Math.min(...candidates) : null;
     if (next === (readMeta<number | null>(this.sql, 'armedFor') ?? null)) return;
@@ -1034,7 +1227,7 @@ export class ConcertRoom extends DurableObject<Env> {
 /** Keeps only known settings with the right types from a stored (possibly older) config object. */
 function pickQueueConfig(raw: Record<string, unknown>): Partial<QueueConfig> {
   const picked: Partial<QueueConfig> = {};
-  for (const key of ['admitPerWindow', 'windowSeconds', 'sessionSeconds', 'holdSeconds', 'lobbyShards'] as const) {
+  for (const key of ['admitPerWindow', 'windowSeconds', 'sessionSeconds', 'holdSeconds', 'lobbyShards', 'waitlistOfferSeconds'] as const) {
     const value = raw[key];
     if (typeof value === 'number' && Number.isInteger(value) && value > 0) picked[key] = value;
   }

@@ -45,14 +45,19 @@ export type CounterName =
   | 'line:expired'
   | 'seat:available'
   | 'seat:held'
-  | 'seat:sold';
+  | 'seat:sold'
+  | 'waitlist:waiting'
+  | 'waitlist:offered'
+  | 'waitlist:accepted'
+  | 'waitlist:expired'
+  | 'waitlist:left';
 
 /** Current value of the trigger-kept counters (schema step 2): one primary-key read each. */
 export function counter(sql: SqlStorage, name: CounterName): number {
   return sql.exec<{ n: number }>(`SELECT n FROM room_counts WHERE name = ?`, name).toArray()[0]?.n ?? 0;
 }
 
-/** Every counter at once (7 rows). */
+/** Every counter at once (12 rows). */
 export function counters(sql: SqlStorage): Record<CounterName, number> {
   const all = Object.fromEntries(sql.exec<{ name: CounterName; n: number }>(`SELECT name, n FROM room_counts`).toArray().map((r) => [r.name, r.n]));
   return {
@@ -63,5 +68,10 @@ export function counters(sql: SqlStorage): Record<CounterName, number> {
     'seat:available': all['seat:available'] ?? 0,
     'seat:held': all['seat:held'] ?? 0,
     'seat:sold': all['seat:sold'] ?? 0,
+    'waitlist:waiting': all['waitlist:waiting'] ?? 0,
+    'waitlist:offered': all['waitlist:offered'] ?? 0,
+    'waitlist:accepted': all['waitlist:accepted'] ?? 0,
+    'waitlist:expired': all['waitlist:expired'] ?? 0,
+    'waitlist:left': all['waitlist:left'] ?? 0,
   };
 }

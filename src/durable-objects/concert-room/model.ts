@@ -22,6 +22,8 @@ export interface QueueConfig {
   openingOrder: OpeningOrder;
   /** Lobby objects joins are spread over (issue 14); 1 sends every join straight to the room. @default 1 */
   lobbyShards: number;
+  /** How long a waitlist offer (a hold made for the next fan when seats come back) lasts unless paid. @default 120 */
+  waitlistOfferSeconds: number;
 }
 
 export const DEFAULT_QUEUE_CONFIG: QueueConfig = {
@@ -33,6 +35,7 @@ export const DEFAULT_QUEUE_CONFIG: QueueConfig = {
   paused: false,
   openingOrder: 'shuffle',
   lobbyShards: 1,
+  waitlistOfferSeconds: 120,
 };
 
 /** Upper bounds admins may set; beyond them a setting is a typo, not a policy. */
@@ -43,6 +46,7 @@ export const QUEUE_CONFIG_LIMITS = {
   sessionSeconds: 86_400,
   holdSeconds: 3_600,
   lobbyShards: 64,
+  waitlistOfferSeconds: 3_600,
 } as const;
 
 export type QueueStatusName = 'waiting' | 'admitted' | 'completed' | 'expired' | 'sold_out';

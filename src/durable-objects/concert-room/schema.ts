@@ -97,6 +97,94 @@ export const ROOM_MIGRATIONS: readonly string[] = [
    CREATE INDEX holds_user ON holds (user_id, status);
    CREATE INDEX holds_held_expiry ON holds (expires_at) WHERE status = 'held';
    CREATE INDEX holds_pending ON holds (reservation_id) WHERE status = 'pending';`,
+
+  // Waitlist for freed seats (issue 13). One entry per user; seq_order is the order of joining (a
+  // re-join after an entry ended takes a new one, at the back). Offers go first-fit in join order,
+  // so the walk reads the head of each of the 8 kinds of request (1–4 seats, together or not) from
+  // waitlist_waiting instead of stepping over every entry that cannot be served.
+  //
+  // A position (waiting entries ahead + 1) is a prefix count over seq_order. Entries leave out of
+  // order, so it is not seq_order minus a watermark as in the line; counting the index range would
+  // cost the length of the waitlist. waitlist_rank is a Fenwick tree over seq_order (capacity 2^30)
+  // that the triggers keep in the same transaction as every change: a position is at most 30
+  // primary-key reads, an update one upsert of at most 30 rows. waitlist_bits is the bit numbers 0..29.
+  //
+  // An offer is a hold (holds, seats) made for the entry's owner. The holds trigger makes the
+  // entry follow its hold whichever path ends it: paid → accepted, expired → expired, cancelled
+  // without the owner asking (its Postgres write failed or was never made) → waiting again, in
+  // its old place. The owner's own cancel marks the entry left before its hold is released.
+  //
+  // room_ticks counts events rather than rows: seats_freed grows whenever a seat becomes available,
+  // which is how the room knows, inside the transaction that freed them, that it has seats to offer.
+  `CREATE TABLE waitlist (
+     user_id          TEXT PRIMARY KEY,
+     seq_order        INTEGER NOT NULL UNIQUE CHECK (seq_order BETWEEN 1 AND 1073741823),
+     seats            INTEGER NOT NULL CHECK (seats BETWEEN 1 AND 4),
+     together         INTEGER NOT NULL CHECK (together IN (0, 1)),
+     status           TEXT NOT NULL CHECK (status IN ('waiting', 'offered', 'accepted', 'expired', 'left')),
+     reason           TEXT,
+     reservation_id   TEXT,
+     offered_at       INTEGER,
+     offer_expires_at INTEGER,
+     created_at       INTEGER NOT NULL
+   );
+   CREATE INDEX waitlist_waiting ON waitlist (seats, together, seq_order) WHERE status = 'waiting';
+   CREATE INDEX waitlist_reservation ON waitlist (reservation_id) WHERE reservation_id IS NOT NULL;
+
+   INSERT INTO room_counts (name, n)
+     SELECT 'waitlist:' || s, 0 FROM (SELECT 'waiting' AS s UNION ALL SELECT 'offered' UNION ALL SELECT 'accepted' UNION ALL SELECT 'expired' UNION ALL SELECT 'left');
+   CREATE TRIGGER waitlist_counts_insert AFTER INSERT ON waitlist BEGIN
+     UPDATE room_counts SET n = n + 1 WHERE name = 'waitlist:' || new.status;
+   END;
+   CREATE TRIGGER waitlist_counts_update AFTER UPDATE OF status ON waitlist WHEN old.status <> new.status BEGIN
+     UPDATE room_counts SET n = n - 1 WHERE name = 'waitlist:' || old.status;
+     UPDATE room_counts SET n = n + 1 WHERE name = 'waitlist:' || new.status;
+   END;
+   CREATE TRIGGER waitlist_counts_delete AFTER DELETE ON waitlist BEGIN
+     UPDATE room_counts SET n = n - 1 WHERE name = 'waitlist:' || old.status;
+   END;
+
+   CREATE TABLE waitlist_bits (k INTEGER PRIMARY KEY) WITHOUT ROWID;
+   INSERT INTO waitlist_bits (k) VALUES (0), (1), (2), (3), (4), (5), (6), (7), (8), (9), (10), (11), (12), (13), (14),
+     (15), (16), (17), (18), (19), (20), (21), (22), (23), (24), (25), (26), (27), (28), (29);
+   CREATE TABLE waitlist_rank (node INTEGER PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
+   -- Adding d at index i touches the nodes ((i - 1) | (2^k - 1)) + 1 for every bit k that is 0 in i - 1.
+   CREATE TRIGGER waitlist_rank_insert AFTER INSERT ON waitlist WHEN new.status = 'waiting' BEGIN
+     INSERT INTO waitlist_rank (node, n)
+       SELECT ((new.seq_order - 1) | ((1 << k) - 1)) + 1, 1 FROM waitlist_bits WHERE ((new.seq_order - 1) >> k) & 1 = 0
+       ON CONFLICT (node) DO UPDATE SET n = n + excluded.n;
+   END;
+   CREATE TRIGGER waitlist_rank_update AFTER UPDATE OF status, seq_order ON waitlist
+     WHEN (old.status = 'waiting') <> (new.status = 'waiting') OR (new.status = 'waiting' AND old.seq_order <> new.seq_order) BEGIN
+     INSERT INTO waitlist_rank (node, n)
+       SELECT ((old.seq_order - 1) | ((1 << k) - 1)) + 1, -1 FROM waitlist_bits WHERE old.status = 'waiting' AND ((old.seq_order - 1) >> k) & 1 = 0
+       ON CONFLICT (node) DO UPDATE SET n = n + excluded.n;
+     INSERT INTO waitlist_rank (node, n)
+       SELECT ((new.seq_order - 1) | ((1 << k) - 1)) + 1, 1 FROM waitlist_bits WHERE new.status = 'waiting' AND ((new.seq_order - 1) >> k) & 1 = 0
+       ON CONFLICT (node) DO UPDATE SET n = n + excluded.n;
+   END;
+   CREATE TRIGGER waitlist_rank_delete AFTER DELETE ON waitlist WHEN old.status = 'waiting' BEGIN
+     INSERT INTO waitlist_rank (node, n)
+       SELECT ((old.seq_order - 1) | ((1 << k) - 1)) + 1, -1 FROM waitlist_bits WHERE ((old.seq_order - 1) >> k) & 1 = 0
+       ON CONFLICT (node) DO UPDATE SET n = n + excluded.n;
+   END;
+
+   CREATE TRIGGER waitlist_follows_offer AFTER UPDATE OF status ON holds
+     WHEN old.status <> new.status AND new.status IN ('confirmed', 'expired', 'cancelled') BEGIN
+     UPDATE waitlist
+        SET status = CASE new.status WHEN 'confirmed' THEN 'accepted' WHEN 'expired' THEN 'expired' ELSE 'waiting' END,
+            reason = CASE new.status WHEN 'expired' THEN 'OFFER_EXPIRED' ELSE NULL END,
+            reservation_id = CASE new.status WHEN 'cancelled' THEN NULL ELSE reservation_id END,
+            offered_at = CASE new.status WHEN 'cancelled' THEN NULL ELSE offered_at END,
+            offer_expires_at = CASE new.status WHEN 'cancelled' THEN NULL ELSE offer_expires_at END
+      WHERE reservation_id = new.reservation_id AND status = 'offered';
+   END;
+
+   CREATE TABLE room_ticks (name TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
+   INSERT INTO room_ticks (name, n) VALUES ('seats_freed', 0);
+   CREATE TRIGGER seats_freed_tick AFTER UPDATE OF status ON seats WHEN new.status = 'available' AND old.status <> 'available' BEGIN
+     UPDATE room_ticks SET n = n + 1 WHERE name = 'seats_freed';
+   END;`,
 ];
 
 /** Brings `sql` up to the newest schema. Run inside `blockConcurrencyWhile` in the constructor. */
