@@ -20,6 +20,7 @@ import { registerHealthRoutes } from './routes/health.ts';
 import { registerPaymentRoutes } from './routes/payment.ts';
 import { registerQueueRoutes } from './routes/queue.ts';
 import { registerReservationRoutes } from './routes/reservations.ts';
+import { registerWaitlistRoutes } from './routes/waitlist.ts';
 import type { AppEnv } from './types.ts';
 
 /** Largest JSON body any route accepts; the biggest legitimate one (a concert with sections) is far smaller. */
@@ -105,6 +106,7 @@ export function createApp() {
   registerQueueRoutes(app);
   registerConcertRoutes(app);
   registerReservationRoutes(app);
+  registerWaitlistRoutes(app);
   registerBalanceRoutes(app);
   registerPaymentRoutes(app);
   registerAdminRoutes(app);

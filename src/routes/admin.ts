@@ -49,6 +49,9 @@ export const StatsSchema = z
     expired: z.number().int(),
     soldOut: z.boolean(),
     seats: z.object({ available: z.number().int(), held: z.number().int(), sold: z.number().int() }),
+    waitlist: z
+      .object({ waiting: z.number().int(), offered: z.number().int(), accepted: z.number().int(), expired: z.number().int(), left: z.number().int() })
+      .openapi({ description: 'Waitlist entries by status (counters kept by the room)' }),
     revenue: z.number().int().openapi({ description: 'Points taken by payments for this concert (from Postgres)' }),
     queue: QueueConfigSchema,
   })
@@ -78,7 +81,7 @@ const patchQueueRoute = createRoute({
   method: 'patch',
   path: '/admin/concerts/{id}/queue',
   tags: ['admin'],
-  summary: 'Change admission and hold settings, or pause the line',
+  summary: 'Change admission, hold and waitlist-offer settings, or pause the line',
   security: [{ adminToken: [] }],
   middleware: [requireAdmin] as const,
   request: { params: ConcertIdParams, body: { required: true, content: { 'application/json': { schema: QueueConfigPatchSchema } } } },
@@ -161,6 +164,6 @@ export function registerAdminRoutes(app: App): void {
     const { id } = c.req.valid('param');
     const [stats, revenue] = await Promise.all([c.env.CONCERT_ROOM.getByName(id).stats(), concertRevenue(c.var.sql(), id)]);
     if ('ok' in stats) throw concertNotFound(id);
-    return c.json({ concertId: id, ...stats.line, soldOut: stats.soldOut, seats: stats.seats, revenue, queue: stats.config }, 200);
+    return c.json({ concertId: id, ...stats.line, soldOut: stats.soldOut, seats: stats.seats, waitlist: stats.waitlist, revenue, queue: stats.config }, 200);
   });
 }
