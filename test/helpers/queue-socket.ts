@@ -4,6 +4,8 @@ import { api } from './api.ts';
 export interface PushedStatus {
   status: string;
   position: number;
+  /** Set on messages that are not a status, e.g. `waitlist_offer`. */
+  type?: string;
 }
 
 /** Opens the queue WebSocket of `queueToken` and collects what the room pushes. */
@@ -37,5 +39,7 @@ export async function openQueueSocket(queueToken: string) {
     next: (count: number) => until((received) => received.length >= count, `message ${count}`),
     /** Resolves once a message with `status` has arrived. */
     waitFor: (status: string) => until((received) => received.some((m) => m.status === status), `"${status}" push`),
+    /** Resolves once a message for which `match` holds has arrived. */
+    waitForMessage: (match: (message: PushedStatus) => boolean, what: string) => until((received) => received.some(match), what),
   };
 }

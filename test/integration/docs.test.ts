@@ -27,6 +27,8 @@ describe('API documentation', () => {
       '/admin/concerts',
       '/admin/concerts/{id}/queue',
       '/admin/concerts/{id}/stats',
+      '/concerts/{id}/waitlist',
+      '/concerts/{id}/waitlist/me',
     ]) {
       expect(doc.paths, path).toHaveProperty([path]);
     }
