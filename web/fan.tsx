@@ -4,7 +4,7 @@
  */
 import { render, useEffect, useState } from 'hono/jsx/dom';
 import { call, problemOf, remembered, type Problem } from './lib/api.ts';
-import { followQueue, type Connection, type QueueStatus } from './lib/queue-feed.ts';
+import { followQueue, type Connection, type QueueStatus, type WaitlistOffer } from './lib/queue-feed.ts';
 import { formFields, ProblemBox, remaining, today, useNow, usePolling } from './lib/ui.tsx';
 
 /** DESIGN.md §3: at most 4 seats per user per concert. */
@@ -45,7 +45,7 @@ type Step =
   | { name: 'pick' }
   | { name: 'waiting'; concert: Concert; queueToken: string; first: QueueStatus }
   | { name: 'seats'; concert: Concert; queueToken: string; sessionExpiresAt: string | null }
-  | { name: 'checkout'; concert: Concert; queueToken: string; hold: Hold }
+  | { name: 'checkout'; concert: Concert; queueToken: string; hold: Hold; fromWaitlist?: boolean }
   | { name: 'confirmed'; concert: Concert; hold: Hold; payment: Payment };
 
 const storedSession = remembered('frontrow.fan');
@@ -147,7 +147,17 @@ const CONNECTION_TEXT: Record<Connection, string> = {
   polling: 'Reconnecting — checking every few seconds',
 };
 
-function Waiting({ session, step, onAdmitted }: { session: Session; step: Extract<Step, { name: 'waiting' }>; onAdmitted: (s: QueueStatus) => void }) {
+function Waiting({
+  session,
+  step,
+  onAdmitted,
+  onOffer,
+}: {
+  session: Session;
+  step: Extract<Step, { name: 'waiting' }>;
+  onAdmitted: (s: QueueStatus) => void;
+  onOffer: (offer: WaitlistOffer) => void;
+}) {
   const [status, setStatus] = useState<QueueStatus>(step.first);
   const [connection, setConnection] = useState<Connection>('connecting');
   const [paused, setPaused] = useState(false);
@@ -159,6 +169,7 @@ function Waiting({ session, step, onAdmitted }: { session: Session; step: Extrac
         if (update.paused !== undefined) setPaused(update.paused);
         if ('problem' in update) setProblem(update.problem);
         if (update.status) setStatus(update.status);
+        if (update.offer) onOffer(update.offer);
       }),
     [step.queueToken],
   );
@@ -198,6 +209,27 @@ function Waiting({ session, step, onAdmitted }: { session: Session; step: Extrac
       )}
       <ProblemBox problem={problem} />
     </section>
+  );
+}
+
+/**
+ * Seats held for this fan from the concert's waitlist (pushed on the queue socket), with a way to pay
+ * for them. Kept above the page until it runs out: a sold-out line may admit the fan meanwhile.
+ */
+function OfferNotice({ offer, onPay }: { offer: WaitlistOffer; onPay: () => void }) {
+  const now = useNow();
+  const clock = remaining(offer.expiresAt, now);
+  if (clock.over) return null;
+  return (
+    <div class="card banner" role="alert" data-testid="waitlist-offer">
+      <p>
+        Seats came back for you from the waitlist: {offer.seats.map((seat) => seat.seatNumber).join(', ')} for {offer.amount} points, held
+        for {clock.text}.
+      </p>
+      <button type="button" class="primary" onClick={onPay}>
+        Pay for them
+      </button>
+    </div>
   );
 }
 
@@ -398,10 +430,12 @@ function Confirmed({ step }: { step: Extract<Step, { name: 'confirmed' }> }) {
 function App() {
   const [session, setSession] = useState(loadSession());
   const [step, setStep] = useState<Step>({ name: 'pick' });
+  const [offer, setOffer] = useState<WaitlistOffer>();
   const changeSession = (next: Session | undefined) => {
     storedSession.set(next ? JSON.stringify(next) : null);
     setSession(next);
     setStep({ name: 'pick' });
+    setOffer(undefined);
   };
   let body = null;
   if (session) {
@@ -409,7 +443,7 @@ function App() {
     if (step.name === 'waiting') {
       const onAdmitted = (status: QueueStatus) =>
         setStep({ name: 'seats', concert: step.concert, queueToken: step.queueToken, sessionExpiresAt: status.sessionExpiresAt });
-      body = <Waiting session={session} step={step} onAdmitted={onAdmitted} />;
+      body = <Waiting session={session} step={step} onAdmitted={onAdmitted} onOffer={setOffer} />;
     }
     if (step.name === 'seats') {
       body = <SeatMap session={session} step={step} onHeld={(hold) => setStep({ name: 'checkout', concert: step.concert, queueToken: step.queueToken, hold })} />;
@@ -420,15 +454,27 @@ function App() {
           session={session}
           step={step}
           onPaid={(payment) => setStep({ name: 'confirmed', concert: step.concert, hold: step.hold, payment })}
-          onReleased={() => setStep({ name: 'seats', concert: step.concert, queueToken: step.queueToken, sessionExpiresAt: null })}
+          onReleased={() =>
+            // A declined waitlist offer leaves the fan without a session: back to the concerts, not the seat map.
+            setStep(step.fromWaitlist ? { name: 'pick' } : { name: 'seats', concert: step.concert, queueToken: step.queueToken, sessionExpiresAt: null })
+          }
         />
       );
     }
     if (step.name === 'confirmed') body = <Confirmed step={step} />;
   }
+  // The offer is for the concert of the line the fan is following (waiting, or admitted since).
+  const offerFor = offer && (step.name === 'waiting' || step.name === 'seats') ? step : undefined;
+  const takeOffer = () => {
+    if (!offer || !offerFor) return;
+    const { reservationId, seats, amount, expiresAt } = offer;
+    setOffer(undefined);
+    setStep({ name: 'checkout', concert: offerFor.concert, queueToken: offerFor.queueToken, hold: { reservationId, seats, amount, expiresAt }, fromWaitlist: true });
+  };
   return (
     <>
       <SignIn session={session} onChange={changeSession} />
+      {offer && offerFor ? <OfferNotice offer={offer} onPay={takeOffer} /> : null}
       {body}
     </>
   );

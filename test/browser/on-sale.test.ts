@@ -188,4 +188,65 @@ describe('web front', () => {
     expect(resumed.status).toBe(200);
     await expectVisible(fan.getByRole('heading', { name: /Choose up to 4 seats/ }));
   });
+
+  it('shows a sold-out fan the waitlist offer pushed on its socket, and takes it to a paid seat', async () => {
+    const title = `Waitlist ${randomUUID().slice(0, 8)}`;
+    const date = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
+    const send = async <T,>(path: string, token: string | undefined, body?: unknown): Promise<T> => {
+      const response = await fetch(`${webUrl}${path}`, {
+        method: 'POST',
+        headers: { ...(token ? { Authorization: `Bearer ${token}` } : {}), 'Content-Type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      expect(response.status, `${path}: ${response.status}`).toBeLessThan(300);
+      const parsed: T = await response.json();
+      return parsed;
+    };
+    const devToken = async (userId: string) => (await send<{ token: string }>('/auth/dev-token', undefined, { userId })).token;
+    const { id } = await send<{ id: string }>('/admin/concerts', adminToken, {
+      title,
+      venue: 'Hall W',
+      date,
+      startsAt: `${date}T20:00:00Z`,
+      salesOpenAt: new Date(Date.now() - 60_000).toISOString(),
+      seats: { count: 2, price: 50 },
+      refunds: { cutoffHours: 0 },
+    });
+    // Someone buys both seats.
+    const buyer = await devToken(`buyer-${randomUUID()}`);
+    const { token: buyerQueue } = await send<{ token: string }>('/queue/token', buyer, { concertId: id });
+    const holdResponse = await fetch(`${webUrl}/reservations`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${buyer}`, 'Queue-Token': buyerQueue, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ concertId: id, seatNumbers: [1, 2] }),
+    });
+    expect(holdResponse.status).toBe(201);
+    const { reservationId: bought }: { reservationId: string } = await holdResponse.json();
+    await send('/balance/charge', buyer, { amount: 100 });
+    await send('/payment', buyer, { reservationId: bought });
+
+    // A fan finds the line sold out and joins the waitlist (through the API: the page has no form for it).
+    const userId = `fan-w-${randomUUID()}`;
+    const fan = await newVisitor();
+    await signInFan(fan, userId);
+    await fan.getByLabel('Date').fill(date);
+    await fan.getByRole('button', { name: 'Find concerts' }).click();
+    await fan.getByRole('button', { name: `Join the line for ${title}` }).click();
+    await expectText(fan.getByTestId('queue-status'), /Sold out/);
+    await expectText(fan.getByTestId('connection'), /Live/);
+    await send(`/concerts/${id}/waitlist`, await devToken(userId), { seats: 2, together: true });
+
+    // The buyer refunds: the seats are offered to the fan, whose page shows it at once.
+    await send(`/reservations/${bought}/refund`, buyer);
+    await expectText(fan.getByTestId('waitlist-offer'), /Seats came back for you from the waitlist: 1, 2 for 100 points/);
+    await screenshot(fan, 'fan-w-waitlist-offer');
+    await fan.getByRole('button', { name: 'Pay for them' }).click();
+    await expectText(fan.getByTestId('amount'), /^100$/);
+    await fan.getByLabel('Charge points').fill('100');
+    await fan.getByRole('button', { name: 'Charge', exact: true }).click();
+    await expectText(fan.getByTestId('balance'), /^100$/);
+    await fan.getByRole('button', { name: 'Pay 100 points' }).click();
+    await expectVisible(fan.getByRole('heading', { name: 'Payment confirmed' }));
+    await screenshot(fan, 'fan-w-waitlist-paid');
+  });
 });

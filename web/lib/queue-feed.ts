@@ -2,7 +2,8 @@
  * A fan's live place in line: the queue WebSocket (reconnecting, via partysocket) pushes the status
  * whenever it changes; while the socket is down, `GET /queue/status` is polled instead, never sooner
  * than a 429's or 503's Retry-After asks. A slower poll runs beside a live socket only to read the
- * `Queue-Paused` header, because a pause moves nobody and so is never pushed.
+ * `Queue-Paused` header, because a pause moves nobody and so is never pushed. The same socket carries
+ * `waitlist_offer` messages: seats held for a fan on the concert's waitlist.
  */
 import ReconnectingWebSocket from 'partysocket/ws';
 import { ApiError, call, problemOf, type Problem } from './api.ts';
@@ -16,6 +17,15 @@ export interface QueueStatus {
   randomizedAtOpening?: true;
 }
 
+/** Seats that came back, held for this fan from the waitlist until `expiresAt`; pay with POST /payment. */
+export interface WaitlistOffer {
+  type: 'waitlist_offer';
+  reservationId: string;
+  seats: { seatNumber: number; section: string; price: number }[];
+  amount: number;
+  expiresAt: string;
+}
+
 /** live: pushes over the socket; polling: socket down, polling instead. */
 export type Connection = 'connecting' | 'live' | 'polling';
 
@@ -23,6 +33,8 @@ export interface FeedUpdate {
   status?: QueueStatus;
   connection?: Connection;
   paused?: boolean;
+  /** A waitlist offer pushed over the socket. */
+  offer?: WaitlistOffer;
   /** The last poll's failure; cleared (undefined) by the next success. */
   problem?: Problem | undefined;
 }
@@ -87,11 +99,18 @@ export function followQueue(
   });
   socket.addEventListener('message', (event: MessageEvent) => {
     if (typeof event.data !== 'string') return;
+    let message: QueueStatus | WaitlistOffer | { type: string };
     try {
-      onUpdate({ status: JSON.parse(event.data) as QueueStatus });
+      message = JSON.parse(event.data) as QueueStatus | WaitlistOffer | { type: string };
     } catch {
-      // Not a status object: the protocol only ever sends those, so ignore anything else.
+      return; // not JSON: the protocol never sends that
     }
+    // A message with a `type` is not a status; those the page does not know are ignored.
+    if ('type' in message) {
+      if (message.type === 'waitlist_offer') onUpdate({ offer: message as WaitlistOffer });
+      return;
+    }
+    onUpdate({ status: message });
   });
   onUpdate({ connection: 'connecting' });
   schedule(0);
