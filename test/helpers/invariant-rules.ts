@@ -131,11 +131,10 @@ async function scopeSince(mark: string, query: QueryFn): Promise<{ concertIds: s
 export interface RoomView {
   seats: { seatNumber: number; section: string; price: number; status: string }[];
   links: { seat_number: number; reservation_id: string | null }[];
-  holds: { reservation_id: string; user_id: string; status: string }[];
+  /** `seq`: the place in line the hold was made through; 0 for a waitlist offer or one adopted from Postgres. */
+  holds: { reservation_id: string; user_id: string; status: string; seq: number }[];
   /** In seq order: the order of joining, which admission must follow (FIFO). */
   line: LineRow[];
-  /** Reservations that were waitlist offers and were paid (issue 13). */
-  acceptedOffers: string[];
 }
 
 /** One place in a room's line, as its SQLite keeps it. */
@@ -151,12 +150,8 @@ export type LineRow = {
 export function readRoomTables(sql: SqlStorage): Omit<RoomView, 'seats'> {
   return {
     links: sql.exec<{ seat_number: number; reservation_id: string | null }>(`SELECT seat_number, reservation_id FROM seats ORDER BY seat_number`).toArray(),
-    holds: sql.exec<{ reservation_id: string; user_id: string; status: string }>(`SELECT reservation_id, user_id, status FROM holds`).toArray(),
+    holds: sql.exec<{ reservation_id: string; user_id: string; status: string; seq: number }>(`SELECT reservation_id, user_id, status, seq FROM holds`).toArray(),
     line: sql.exec<LineRow>(`SELECT seq, user_id, status, admitted_at, session_expires_at FROM line ORDER BY seq`).toArray(),
-    acceptedOffers: sql
-      .exec<{ reservation_id: string }>(`SELECT reservation_id FROM waitlist WHERE status = 'accepted' AND reservation_id IS NOT NULL`)
-      .toArray()
-      .map((row) => row.reservation_id),
   };
 }
 
@@ -190,13 +185,14 @@ function compareRoom(concertId: string, mine: RoomView, pg: PostgresView): Viola
       found.push({ rule: 'a live reservation in Postgres is not live in its room', detail: { concertId, reservation, room: holds.get(reservation.id)?.status ?? null } });
     }
   }
-  // Paying ends the buyer's session (DESIGN.md §3), however the room learnt of the payment. A fan who
-  // paid a waitlist offer while still waiting in a sold-out line had no session: the place stays.
+  // Paying ends the buyer's session (DESIGN.md §3), however the room learnt of the payment. A hold
+  // made through no place in line (seq 0: a waitlist offer) may be paid by a fan still waiting in a
+  // sold-out line, who had no session: that place stays.
   const lineStatus = new Map(mine.line.map((row) => [row.user_id, row.status]));
-  const acceptedOffers = new Set(mine.acceptedOffers);
   for (const reservation of live.values()) {
     const status = lineStatus.get(reservation.user);
-    if (reservation.status === 'confirmed' && (status === 'admitted' || (status === 'waiting' && !acceptedOffers.has(reservation.id)))) {
+    const throughLine = (holds.get(reservation.id)?.seq ?? 0) !== 0;
+    if (reservation.status === 'confirmed' && (status === 'admitted' || (status === 'waiting' && throughLine))) {
       found.push({ rule: 'a buyer’s session did not end with their payment', detail: { concertId, user: reservation.user, status } });
     }
   }

@@ -265,6 +265,7 @@ export function decideOffers(sql: SqlStorage, options: { now: number; offerSecon
       for (const kind of KINDS) if (kind.seats >= n && (together === 0 || kind.together === 1)) heads.delete(key(kind.seats, kind.together));
       continue;
     }
+    // seq 0: made through no place in line (the fan may have none), and tied to no session.
     const placed = placeHold(sql, { userId, seq: 0, seats, expiresAt: options.now + options.offerSeconds * 1000, now: options.now });
     sql.exec(
       `UPDATE waitlist SET status = 'offered', reason = NULL, reservation_id = ?, offered_at = ?, offer_expires_at = ? WHERE user_id = ?`,
