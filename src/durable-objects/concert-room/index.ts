@@ -729,8 +729,9 @@ export class ConcertRoom extends DurableObject<Env> {
     if (!(await this.ready())) return { ok: false, reason: 'CONCERT_NOT_FOUND' };
     const row = findEntry(this.sql, userId);
     if (!row) return { ok: false, reason: 'WAITLIST_ENTRY_NOT_FOUND' };
-    if (row.status === 'offered' && row.reservation_id !== null) {
-      const cancelled = await this.cancel(userId, row.reservation_id);
+    const offered = row.status === 'offered' ? row.reservation_id : null;
+    if (offered !== null) {
+      const cancelled = await this.cancel(userId, offered);
       if (cancelled.ok) return { ok: true };
       switch (cancelled.reason) {
         case 'ALREADY_PAID':
@@ -739,8 +740,14 @@ export class ConcertRoom extends DurableObject<Env> {
         case 'CONCERT_NOT_FOUND':
           return cancelled;
         case 'RESERVATION_EXPIRED':
+          // The offer ran out meanwhile: the entry has ended (expired).
+          return { ok: true };
         case 'RESERVATION_NOT_FOUND':
-          // The offer ran out meanwhile: the entry has ended (expired) either way.
+          // No such hold here (never expected): nothing is held, so the entry simply ends.
+          this.change(() => {
+            markOfferLeft(this.sql, offered);
+            return { touched: {} };
+          });
           return { ok: true };
       }
     }
