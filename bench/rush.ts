@@ -826,6 +826,11 @@ async function main(target: Target): Promise<void> {
   console.log('\nInvariants (DESIGN.md §6, test/helpers/invariant-rules.ts) and end state');
   if (!room) console.log(`  room checks skipped: ${roomReason}`);
   console.log(`  violations: ${violations.length}`);
+  if (target.worker) {
+    // What the runtime said (warnings and errors; errors first): the first place to look for any 5xx.
+    console.log(`  worker log: ${formatCount(target.worker.logs.count)} warning/error lines during the run`);
+    for (const line of target.worker.logs.first) console.log(`    ${line}`);
+  }
   for (const v of violations.slice(0, 20)) console.log(`    ${v.rule}: ${JSON.stringify(v.detail).slice(0, 400)}`);
   console.log(`  non-terminal after the last session ended: live sessions ${left.sessions}, pending/held holds ${left.holds}, held reservations in Postgres ${left.reservations}`);
   const accounted = stats.seats.sold + stats.seats.available + stats.seats.held === SEATS && stats.seats.held === 0;

@@ -39,6 +39,8 @@ export function parseModes(flag: string | undefined): WorkerMode[] {
 export class LogTally {
   private counted = 0;
   private readonly samples: string[] = [];
+  /** Error lines are kept apart, so a flood of warnings cannot crowd them out of the samples. */
+  private readonly errorSamples: string[] = [];
   private readonly keep: number;
 
   /** @param keep how many lines to keep as samples. @default 8 */
@@ -66,13 +68,15 @@ export class LogTally {
     const clean = line.replace(/\u001b\[[0-9;]*m/g, '').trimEnd();
     if (clean.trim() === '') return;
     this.counted++;
-    if (this.samples.length < this.keep) this.samples.push(clean.length > 400 ? `${clean.slice(0, 400)}…` : clean);
+    const kept = /error/i.test(clean) ? this.errorSamples : this.samples;
+    if (kept.length < this.keep) kept.push(clean.length > 400 ? `${clean.slice(0, 400)}…` : clean);
   }
 
   /** Forgets what was seen so far: call once the Worker is up, so start-up chatter is not counted. */
   reset(): void {
     this.counted = 0;
     this.samples.length = 0;
+    this.errorSamples.length = 0;
   }
 
   get count(): number {
@@ -81,7 +85,7 @@ export class LogTally {
 
   /** The first lines seen since the last reset, plus everything still held (start-up output on failure). */
   get first(): readonly string[] {
-    return this.samples;
+    return [...this.errorSamples, ...this.samples];
   }
 }
 
