@@ -67,7 +67,10 @@ function mix32(value: number): number {
 
 const roundFunction = (keys: Uint32Array, round: number, half: number) => mix32(half ^ keys[round]! ^ Math.imul(round + 1, 0x9e3779b9));
 
-/** Half-width in bits of the Feistel domain for `size` places: the smallest h with 4^h ≥ size. */
+/**
+ * Half-width in bits of the Feistel domain for `size` places: the smallest h with 4^h ≥ size. The
+ * halves go through 32-bit operations, so up to 2^32 places (a line is far shorter).
+ */
 function halfBits(size: number): number {
   let h = 1;
   while (2 ** (2 * h) < size) h++;
@@ -85,9 +88,6 @@ function feistel(keys: Uint32Array, h: number, x: number, inverse: boolean): num
   }
   return left * 2 ** h + right;
 }
-
-/** Largest pre-queue the permutation covers (halves of 16 bits). */
-export const MAX_PREQUEUE = 2 ** 32;
 
 function walk(shuffle: OpeningShuffle, place: number, inverse: boolean): number {
   const size = shuffle.prequeueSize;

@@ -59,19 +59,14 @@ export function fixedShuffle(sql: SqlStorage, config: QueueConfig): OpeningShuff
   return { seed: opening.seed, prequeueSize: opening.prequeueSize };
 }
 
-/** True when sales have opened and the pre-queue's size is not fixed yet. */
-export function drawDue(sql: SqlStorage, salesOpenAt: number, now: number): boolean {
-  return now >= salesOpenAt && openingState(sql).prequeueSize === null;
-}
-
 /**
  * Fixes the pre-queue at opening: everyone in line now joined before sales opened (the room calls
  * this before it places anyone who joins after). A room that admitted people before this existed
  * (an older room) keeps arrival order. Returns whether it fixed it now. Call inside a transaction.
  */
 export function fixDraw(sql: SqlStorage, config: QueueConfig, salesOpenAt: number, now: number): boolean {
-  if (!drawDue(sql, salesOpenAt, now)) return false;
   const opening = openingState(sql);
+  if (now < salesOpenAt || opening.prequeueSize !== null) return false;
   const alreadyAdmitting = readAdmission(sql).watermark > 0;
   const prequeueSize = config.openingOrder === 'shuffle' && !alreadyAdmitting ? lineLength(sql) : 0;
   writeMeta(sql, OPENING_KEY, { ...opening, prequeueSize } satisfies OpeningState);
