@@ -18,8 +18,8 @@ export const CreateConcertSchema = z
     title: z.string().trim().min(1).max(200),
     venue: z.string().trim().min(1).max(200),
     date: DateSchema,
-    startsAt: DateTimeSchema,
-    salesOpenAt: DateTimeSchema,
+    startsAt: DateTimeSchema.openapi({ description: 'Must be in the future' }),
+    salesOpenAt: DateTimeSchema.openapi({ description: 'Must be before startsAt (it may be in the past: sales open at once)' }),
     seats: z.strictObject({ count: SeatCount, price: Price }).optional(),
     sections: z
       .array(z.strictObject({ name: z.string().trim().min(1).max(50), count: SeatCount, price: Price }))

@@ -17,6 +17,9 @@ export interface CreateConcertInput {
   refunds?: { fee?: number | undefined; cutoffHours?: number | undefined } | undefined;
 }
 
+/** The same problem shape as a schema failure (see validationHook), for a rule across fields. */
+const invalidField = (path: string, message: string) => validationFailed(`${path}: ${message}`, { errors: [{ path, message }] });
+
 /** Total seats one concert may have; the room keeps them all in one SQLite table. */
 export const MAX_SEATS_PER_CONCERT = 100_000;
 
@@ -42,13 +45,18 @@ export async function createConcert(deps: { db: HttpDb; roomFor: (id: string) =>
   const total = sections.reduce((sum, s) => sum + s.count, 0);
   if (total > MAX_SEATS_PER_CONCERT) throw validationFailed(`A concert has at most ${MAX_SEATS_PER_CONCERT} seats`);
   if (new Set(sections.map((s) => s.name)).size !== sections.length) throw validationFailed('Section names must be distinct');
+  const startsAt = new Date(input.startsAt);
+  const salesOpenAt = new Date(input.salesOpenAt);
+  // A show already begun could sell nothing anyone can attend, and its refund deadline has passed.
+  if (startsAt.getTime() <= Date.now()) throw invalidField('startsAt', 'must be in the future');
+  if (salesOpenAt.getTime() >= startsAt.getTime()) throw invalidField('salesOpenAt', 'must be before startsAt');
   const queue = { ...DEFAULT_QUEUE_CONFIG, ...input.queue };
   const row = await insertConcert(deps.db, {
     title: input.title,
     venue: input.venue,
     date: input.date,
-    startsAt: new Date(input.startsAt),
-    salesOpenAt: new Date(input.salesOpenAt),
+    startsAt,
+    salesOpenAt,
     queueConfig: { ...queue },
     refundFee: input.refunds?.fee ?? 0,
     refundCutoffHours: input.refunds?.cutoffHours ?? 24,
