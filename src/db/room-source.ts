@@ -44,6 +44,14 @@ type SeatRecord = { id: string; seat_number: number; section: string; price: num
 type ReservationRecord = { id: string; user_id: string; status: 'held' | 'confirmed'; amount: number; expires_at: Date; created_at: Date };
 
 /**
+ * A concert's live reservations ($1: its id). Served by reservations_concert_live_idx, which holds
+ * only live ones: a rush leaves many times more expired and cancelled holds than seats, and every
+ * reconciliation reads this.
+ */
+export const LIVE_RESERVATIONS_SQL = `SELECT id, user_id, status, amount, expires_at, created_at FROM reservations
+  WHERE concert_id = $1 AND status IN ('held', 'confirmed')`;
+
+/**
  * Everything a ConcertRoom starts from, in one read-only HTTP batch (one consistent snapshot, one
  * fetch, no connection of the room's own): the concert, each seat with its live reservation, and
  * the live reservations. Undefined when there is no such concert.
@@ -63,11 +71,7 @@ export async function loadRoomSource(sql: Sql, concertId: string): Promise<RoomS
           ORDER BY s.seat_number`,
         [concertId],
       ),
-      sql.query(
-        `SELECT id, user_id, status, amount, expires_at, created_at FROM reservations
-          WHERE concert_id = $1 AND status IN ('held', 'confirmed')`,
-        [concertId],
-      ),
+      sql.query(LIVE_RESERVATIONS_SQL, [concertId]),
     ],
     { readOnly: true, isolationLevel: 'RepeatableRead' },
   )) as [ConcertRecord[], SeatRecord[], ReservationRecord[]];

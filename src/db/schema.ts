@@ -80,6 +80,8 @@ export const reservations = pgTable(
     index('reservations_user_created_idx').on(t.userId, t.createdAt),
     index('reservations_held_expires_idx').on(t.expiresAt).where(sql`status = 'held'`),
     index('reservations_concert_idx').on(t.concertId),
+    // Reconciliation reads a concert's live reservations only (migrations/0004).
+    index('reservations_concert_live_idx').on(t.concertId).where(sql`status IN ('held', 'confirmed')`),
   ],
 );
 

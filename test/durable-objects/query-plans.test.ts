@@ -5,6 +5,8 @@ import { api, uniqueId } from '../helpers/api.ts';
 import { authed, charge, pay } from '../helpers/balance.ts';
 import { admittedUser, createConcert, hold, joinOk, openConcert, queueStatus, room, tokenFor } from '../helpers/concerts.ts';
 import { dueInPostgres } from '../helpers/expiry.ts';
+import { directQuery } from '../helpers/postgres.ts';
+import { LIVE_RESERVATIONS_SQL } from '../../src/db/room-source.ts';
 
 interface Statement {
   query: string;
@@ -147,3 +149,41 @@ describe('ConcertRoom query plans', () => {
     });
   });
 });
+
+describe('Postgres plan of the reconciliation read', () => {
+  // A rush leaves many times more ended holds than live ones; every reconciliation reads the live.
+  it('reads only the live reservations of the concert, not every reservation it ever had', async () => {
+    const concert = await openConcert({ seats: 20 });
+    const live = await Promise.all(Array.from({ length: 3 }, () => admittedUser(concert.id)));
+    for (const [i, fan] of live.entries()) expect((await hold(concert.id, fan, [i + 1])).status).toBe(201);
+    await directQuery(
+      `INSERT INTO reservations (concert_id, user_id, status, amount, expires_at)
+         SELECT $1, 'ended-' || g, CASE WHEN g % 2 = 0 THEN 'expired' ELSE 'cancelled' END, 500, now() FROM generate_series(1, 3000) g`,
+      [concert.id],
+    );
+    const [row] = await directQuery<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(`EXPLAIN (ANALYZE, FORMAT JSON) ${LIVE_RESERVATIONS_SQL}`, [concert.id]);
+    const all = [...planNodes(row!['QUERY PLAN'][0].Plan)];
+    expect(all.filter((node) => node['Relation Name'] === 'reservations' && node['Node Type'] === 'Seq Scan')).toEqual([]);
+    const indexes = all.map((node) => node['Index Name']).filter((name) => name?.startsWith('reservations_'));
+    expect(new Set(indexes)).toEqual(new Set(['reservations_concert_live_idx']));
+    const rowsLookedAt = (node: PlanNode) => node['Actual Rows'] * node['Actual Loops'] + (node['Rows Removed by Filter'] ?? 0) + (node['Rows Removed by Index Recheck'] ?? 0);
+    const looked = all.reduce((sum, node) => sum + (node['Relation Name'] === 'reservations' || indexes.includes(node['Index Name']) ? rowsLookedAt(node) : 0), 0);
+    expect(looked).toBeLessThanOrEqual(2 * live.length);
+  });
+});
+
+interface PlanNode {
+  'Node Type': string;
+  'Relation Name'?: string;
+  'Index Name'?: string;
+  'Actual Rows': number;
+  'Actual Loops': number;
+  'Rows Removed by Filter'?: number;
+  'Rows Removed by Index Recheck'?: number;
+  Plans?: PlanNode[];
+}
+
+function* planNodes(node: PlanNode): Generator<PlanNode> {
+  yield node;
+  for (const child of node.Plans ?? []) yield* planNodes(child);
+}

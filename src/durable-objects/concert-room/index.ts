@@ -134,6 +134,9 @@ export interface RoomRequestCounts {
   /** Batches from lobbies, and the joins they carried. */
   joinBatch: number;
   joinedInBatches: number;
+  /** Reconciliations asked for (admin, start-up, a write that lost its reply), and those that ran. */
+  reconcile: number;
+  reconcileRuns: number;
 }
 
 export type StatusResult =
@@ -273,7 +276,10 @@ export class ConcertRoom extends DurableObject<Env> {
    * `writing` while pending, so request paths never look for orphans unless this is set.
    */
   private mayHaveOrphans = false;
-  private readonly requests: RoomRequestCounts = { join: 0, joinBatch: 0, joinedInBatches: 0 };
+  private readonly requests: RoomRequestCounts = { join: 0, joinBatch: 0, joinedInBatches: 0, reconcile: 0, reconcileRuns: 0 };
+  /** The reconciliation running now, and the one follow-up every trigger meanwhile shares. */
+  private reconcileRun: Promise<ReconcileReport | NotFound> | undefined;
+  private reconcileFollowUp: Promise<ReconcileReport | NotFound> | undefined;
   /** Waitlist offers decided by a change and not yet written to Postgres; `settle()` writes them. */
   private readonly offerQueue: WaitlistOffer[] = [];
 
@@ -804,6 +810,36 @@ export class ConcertRoom extends DurableObject<Env> {
    * (Postgres wins). Returns what differed, seat by seat.
    */
   async reconcile(): Promise<ReconcileReport | NotFound> {
+    this.requests.reconcile++;
+    if (this.reconcileFollowUp) return this.reconcileFollowUp;
+    const running = this.reconcileRun;
+    if (!running) return this.startReconcile();
+    // A trigger during a run may be about a change the run's Postgres read missed, so it needs a run
+    // that starts afterwards; one such run answers every trigger until it starts. Reads of the whole
+    // seat map, one after another, never pile up however many writes lose their replies.
+    const followUp = running
+      .then(
+        () => undefined,
+        () => undefined,
+      )
+      .then(() => {
+        this.reconcileFollowUp = undefined;
+        return this.startReconcile();
+      });
+    this.reconcileFollowUp = followUp;
+    return followUp;
+  }
+
+  private startReconcile(): Promise<ReconcileReport | NotFound> {
+    this.requests.reconcileRuns++;
+    const run = this.reconcileOnce().finally(() => {
+      if (this.reconcileRun === run) this.reconcileRun = undefined;
+    });
+    this.reconcileRun = run;
+    return run;
+  }
+
+  private async reconcileOnce(): Promise<ReconcileReport | NotFound> {
     if (!(await this.ready())) return { ok: false, reason: 'CONCERT_NOT_FOUND' };
     await this.settleOrphans();
     const before = takeSnapshot(this.sql, Date.now());

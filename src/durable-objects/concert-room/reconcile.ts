@@ -24,6 +24,8 @@ function pendingHolds(sql: SqlStorage): Set<string> {
   );
 }
 
+type HoldRow = { reservation_id: string; status: string; created_at: number };
+
 const sameSeat = (a: SeatState | undefined, b: SeatState | undefined) => a?.status === b?.status && a?.reservationId === b?.reservationId;
 
 /**
@@ -42,15 +44,19 @@ export function reconcileRoom(sql: SqlStorage, source: RoomSource, before: RoomS
   );
 
   const live = new Map(source.reservations.map((r) => [r.id, r]));
+  // Only the room's live holds are read whole (holds_live); a hold that ended here but is live in
+  // Postgres is looked up by its id. The holds table keeps every hold the room ever made.
   const known = new Map(
     sql
-      .exec<{ reservation_id: string; status: string; created_at: number }>(`SELECT reservation_id, status, created_at FROM holds`)
+      .exec<HoldRow>(`SELECT reservation_id, status, created_at FROM holds WHERE status IN ('pending', 'held', 'confirmed')`)
       .toArray()
       .map((row) => [row.reservation_id, row]),
   );
+  const holdOf = (id: string) =>
+    known.get(id) ?? sql.exec<HoldRow>(`SELECT reservation_id, status, created_at FROM holds WHERE reservation_id = ?`, id).toArray()[0];
   const paidNow: string[] = [];
   for (const reservation of source.reservations) {
-    const hold = known.get(reservation.id);
+    const hold = holdOf(reservation.id);
     if (reservation.status === 'confirmed' && hold?.status !== 'confirmed' && !inFlight(reservation.id)) paidNow.push(reservation.userId);
     if (!hold) {
       // Written to Postgres but unknown here (e.g. a reply lost after commit): adopt it so that the

@@ -185,6 +185,9 @@ export const ROOM_MIGRATIONS: readonly string[] = [
    CREATE TRIGGER seats_freed_tick AFTER UPDATE OF status ON seats WHEN new.status = 'available' AND old.status <> 'available' BEGIN
      UPDATE room_ticks SET n = n + 1 WHERE name = 'seats_freed';
    END;`,
+
+  // Reconciliation (issue 18) reads the live holds only: the table keeps every hold ever made.
+  `CREATE INDEX holds_live ON holds (reservation_id, status, created_at) WHERE status IN ('pending', 'held', 'confirmed');`,
 ];
 
 /** Brings `sql` up to the newest schema. Run inside `blockConcurrencyWhile` in the constructor. */
