@@ -23,7 +23,8 @@ import { withTimeout } from './time.ts';
  *    transaction as the effect, so it commits with it. A retry after a lost reply (effect committed,
  *    answer lost) finds it and gets the original response, replayed byte for byte with
  *    `Idempotent-Replayed: true`. A response that had no effect (4xx) may be stored afterwards in a
- *    separate statement; a 5xx stores nothing, so the retry runs again.
+ *    separate statement; a 5xx or a "not yet" answer (see {@link isFinalAnswer}) stores nothing, so the
+ *    retry runs again.
  * 3. Kept 24 h: older records are ignored, and replaced by the next request with that key.
  *
  * Routes use `idempotentInEffect`; their effects use `findStoredResponse` and the SQL helpers below
@@ -262,12 +263,32 @@ async function storeAfter(sql: Sql, claim: IdempotencyClaim, status: number, bod
   );
 }
 
+/** Problem codes that say "not yet" rather than answer the request: the same request may succeed later. */
+const NOT_YET_CODES = new Set(['REQUEST_IN_PROGRESS', 'PAYMENT_IN_PROGRESS', 'NOT_ADMITTED', 'RATE_LIMITED']);
+
+/**
+ * Whether an answer is final, so that replaying it for 24 h stays true. Not final: a 5xx; anything
+ * that says "retry shortly" (`Retry-After`, 429, 409 REQUEST_IN_PROGRESS / PAYMENT_IN_PROGRESS);
+ * 403 NOT_ADMITTED, which admission ends; and any 404, which a row written a moment later (a hold
+ * whose write is still in flight) turns wrong. None of these had an effect, so the retry runs again.
+ */
+export function isFinalAnswer(status: number, headers: Headers, body: string | null): boolean {
+  if (status >= 500 || status === 429 || status === 404 || headers.has('Retry-After')) return false;
+  if (status < 400 || body === null) return true;
+  try {
+    const { code } = JSON.parse(body) as { code?: unknown };
+    return !(typeof code === 'string' && NOT_YET_CODES.has(code));
+  } catch {
+    return true;
+  }
+}
+
 /**
  * `Idempotency-Key` for retryable writes (DESIGN.md §2, §5): claims the key in Redis for the request,
  * hands the handler `c.get('idempotency')`, whose effect looks the key up (replaying a stored
  * response with {@link replayStored}) and records its response in its own statement or transaction
- * (with {@link recordCtes}, or SQL of the same shape). A 4xx, which had no effect, is stored
- * afterwards; a 5xx is not. Runs after `requireUser`: keys are per user.
+ * (with {@link recordCtes}, or SQL of the same shape). A final 4xx, which had no effect, is stored
+ * afterwards; a 5xx or a transient 4xx is not ({@link isFinalAnswer}). Runs after `requireUser`: keys are per user.
  */
 export const idempotentInEffect = createMiddleware<AppEnv>(async (c, next) => {
   c.set('idempotency', undefined);
@@ -295,6 +316,8 @@ export const idempotentInEffect = createMiddleware<AppEnv>(async (c, next) => {
     if (status >= 500) return;
     const text = status === 204 ? '' : await c.res.clone().text();
     const body = text === '' ? null : text;
+    // Neither stored nor cached in Redis: the claim is deleted, so the retry with this key runs again.
+    if (!isFinalAnswer(status, c.res.headers, body)) return;
     sent = { requestHash: claim.requestHash, status, body };
     // A response the effect recorded is stored already, and so is one the effect replayed.
     if (c.get('idempotencyRecorded') || c.res.headers.get('Idempotent-Replayed') === 'true') return;

@@ -3,7 +3,7 @@ import { problemResponse } from '../lib/problem-schemas.ts';
 
 /** The Idempotency-Key header of retryable writes (charge, use, payment). */
 export const idempotencyHeader = z.object({
-  'idempotency-key': z.string().max(255).optional().openapi({ description: 'Replays the first response for 24 h' }),
+  'idempotency-key': z.string().max(255).optional().openapi({ description: 'Replays the first final response (2xx, or a 4xx about the request) for 24 h; a 5xx, 429, 404, 403 NOT_ADMITTED or an answer with Retry-After is not stored, so the retry runs again' }),
 });
 
 /** Problem responses every user-token write with an Idempotency-Key can give. */

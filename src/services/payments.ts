@@ -56,7 +56,11 @@ export async function payForReservation(
   if (stored) return { stored };
   if (!concertId) throw reservationNotFound(reservationId);
   const paymentLock = await deps.noWaitLock.tryAcquire(`payment:${reservationId}`);
-  if (!paymentLock) throw new AppError(409, 'PAYMENT_IN_PROGRESS', 'Payment in progress', 'This reservation is being paid right now');
+  if (!paymentLock) {
+    throw new AppError(409, 'PAYMENT_IN_PROGRESS', 'Payment in progress', 'This reservation is being paid right now', {
+      headers: { 'Retry-After': '1' },
+    });
+  }
   try {
     const room = deps.roomFor(concertId);
     const outcome = await withBalanceLock(

@@ -1,18 +1,21 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { uniqueId, userToken } from '../helpers/api.ts';
-import { balanceOf, charge, use } from '../helpers/balance.ts';
+import { balanceOf, charge, pay, use } from '../helpers/balance.ts';
+import { admittedUser, createConcert, hold, joinOk, openConcert, patchQueue, type AdmittedUser } from '../helpers/concerts.ts';
 import { clearFault, setFault } from '../helpers/faults.ts';
 import { expectLedgerMatchesBalance } from '../helpers/invariants.ts';
 import { directQuery } from '../helpers/postgres.ts';
 import { expectProblem } from '../helpers/problem.ts';
 import { idempotencyRedisKey, redisCommand } from '../helpers/redis.ts';
 
-async function newUser() {
-  const userId = uniqueId('idem');
+async function newUserWithId(userId: string) {
   return { userId, token: await userToken(userId) };
 }
 
+const newUser = () => newUserWithId(uniqueId('idem'));
+
 const ledgerRows = (userId: string) => directQuery('SELECT delta FROM balance_ledger WHERE user_id = $1', [userId]);
+const storedRecords = (userId: string, key: string) => directQuery('SELECT status_code FROM idempotency_keys WHERE user_id = $1 AND key = $2', [userId, key]);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 afterEach(async () => {
@@ -158,5 +161,61 @@ describe('Idempotency-Key', () => {
     expect(retry.status).toBe(200);
     expect(await retry.text()).toBe('{"balance":25}');
     expect(await ledgerRows(userId)).toHaveLength(1);
+  });
+
+  it('stores no 409 PAYMENT_IN_PROGRESS: once the other payment attempt lets go, the retry with the key pays', async () => {
+    const concert = await openConcert({ seats: 3, price: 40 });
+    const fan = await admittedUser(concert.id, 'idem-pay');
+    const held = await hold(concert.id, fan, [1]);
+    expect(held.status).toBe(201);
+    const { reservationId } = await held.json<{ reservationId: string }>();
+    expect((await charge(fan.userToken, 100)).status).toBe(200);
+    // Another attempt (a second tab, say) holds the reservation's payment lock.
+    const paymentLock = `lock:{payment:${reservationId}}`;
+    expect(await redisCommand('SET', paymentLock, 'another-attempt', 'PX', 60_000)).toBe('OK');
+    const key = uniqueId('key');
+    const busy = await pay(fan.userToken, reservationId, { 'Idempotency-Key': key });
+    await expectProblem(busy, 409, 'PAYMENT_IN_PROGRESS');
+    expect(Number(busy.headers.get('Retry-After'))).toBeGreaterThanOrEqual(1);
+    expect(await storedRecords(fan.userId, key)).toEqual([]);
+    expect(await redisCommand('GET', idempotencyRedisKey(fan.userId, key))).toBeNull();
+
+    await redisCommand('DEL', paymentLock);
+    const retry = await pay(fan.userToken, reservationId, { 'Idempotency-Key': key });
+    expect(retry.status).toBe(201);
+    expect(retry.headers.get('Idempotent-Replayed')).toBeNull();
+    expect(await retry.json()).toMatchObject({ reservationId, amount: 40, balance: 60, status: 'confirmed' });
+    expect(await storedRecords(fan.userId, key)).toEqual([{ status_code: 201 }]);
+    expect(await expectLedgerMatchesBalance(fan.userId)).toBe(60);
+  });
+
+  it('stores no 404 (the row may be written a moment later): the retry with the key runs again', async () => {
+    const { userId, token } = await newUser();
+    const key = uniqueId('key');
+    const missing = crypto.randomUUID();
+    await expectProblem(await pay(token, missing, { 'Idempotency-Key': key }), 404, 'RESERVATION_NOT_FOUND');
+    expect(await storedRecords(userId, key)).toEqual([]);
+    expect(await redisCommand('GET', idempotencyRedisKey(userId, key))).toBeNull();
+    const again = await pay(token, missing, { 'Idempotency-Key': key });
+    expect(again.headers.get('Idempotent-Replayed')).toBeNull();
+    await expectProblem(again, 404, 'RESERVATION_NOT_FOUND');
+  });
+
+  it('stores no 403 NOT_ADMITTED: once admitted, the retry with the key holds the seat', async () => {
+    const concert = await createConcert({ seats: 3, salesOpenAt: new Date(Date.now() - 60_000), queue: { paused: true } });
+    const userId = uniqueId('idem-wait');
+    const userToken = (await newUserWithId(userId)).token;
+    const joined = await joinOk(concert.id, userId);
+    expect(joined.status).toBe('waiting');
+    const fan: AdmittedUser = { userId, userToken, queueToken: joined.token };
+    const key = uniqueId('key');
+    await expectProblem(await hold(concert.id, fan, [2], { 'Idempotency-Key': key }), 403, 'NOT_ADMITTED');
+    expect(await storedRecords(userId, key)).toEqual([]);
+
+    expect((await patchQueue(concert.id, { paused: false })).status).toBe(200);
+    const retry = await hold(concert.id, fan, [2], { 'Idempotency-Key': key });
+    expect(retry.status).toBe(201);
+    expect(retry.headers.get('Idempotent-Replayed')).toBeNull();
+    expect(await storedRecords(userId, key)).toEqual([{ status_code: 201 }]);
   });
 });
