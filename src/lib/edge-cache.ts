@@ -111,6 +111,20 @@ export interface EdgeBody {
   body: string;
   ageSeconds: number;
   hit: boolean;
+  /** How long a client may keep it (`Cache-Control: max-age`); 0 for an answer that may still change (`no-store`). */
+  maxAgeSeconds: number;
+}
+
+/** How `cachedRoomRead` keeps an answer. */
+export interface RoomReadOptions {
+  /** How long a stored answer is served. @default ROOM_READ_TTL_SECONDS */
+  ttlSeconds?: number;
+  /**
+   * Asked after `produce`: false when the answer may still change in a way a stale copy must not
+   * hide (the opening draw before it is made), so it is served but neither stored nor remembered.
+   * A missing concert is remembered whatever this says. @default () => true
+   */
+  keep?: () => boolean;
 }
 
 /**
@@ -124,19 +138,23 @@ export async function cachedRoomRead(
   path: string,
   produce: () => Promise<string | undefined>,
   defer: (p: Promise<unknown>) => void,
+  options: RoomReadOptions = {},
 ): Promise<EdgeBody | undefined> {
+  const ttlSeconds = options.ttlSeconds ?? ROOM_READ_TTL_SECONDS;
   const now = Date.now();
   const ageOf = (publishedAt: number) => Math.max(0, Math.floor((now - publishedAt) / 1000));
   const remembered = memo.get(path) ?? memo.get(`missing/${concertId}`);
   if (remembered && remembered.until > now) {
-    return remembered.value === undefined ? undefined : { body: remembered.value as string, ageSeconds: ageOf(remembered.publishedAt), hit: true };
+    return remembered.value === undefined
+      ? undefined
+      : { body: remembered.value as string, ageSeconds: ageOf(remembered.publishedAt), hit: true, maxAgeSeconds: ttlSeconds };
   }
   const cached = await caches.default.match(roomReadKey(path));
   if (cached) {
     const publishedAt = Number(cached.headers.get(PUBLISHED_AT_HEADER));
     const body = await cached.text();
-    remember(path, { value: body, until: publishedAt + ROOM_READ_TTL_SECONDS * 1000, publishedAt });
-    return { body, ageSeconds: ageOf(publishedAt), hit: true };
+    remember(path, { value: body, until: publishedAt + ttlSeconds * 1000, publishedAt });
+    return { body, ageSeconds: ageOf(publishedAt), hit: true, maxAgeSeconds: ttlSeconds };
   }
   if (await caches.default.match(missingKey(concertId))) {
     remember(`missing/${concertId}`, { value: undefined, until: now + MISSING_CONCERT_TTL_SECONDS * 1000, publishedAt: now });
@@ -150,21 +168,22 @@ export async function cachedRoomRead(
     );
     return undefined;
   }
+  if (options.keep && !options.keep()) return { body, ageSeconds: 0, hit: false, maxAgeSeconds: 0 };
   const publishedAt = Date.now();
-  remember(path, { value: body, until: publishedAt + ROOM_READ_TTL_SECONDS * 1000, publishedAt });
+  remember(path, { value: body, until: publishedAt + ttlSeconds * 1000, publishedAt });
   defer(
     caches.default.put(
       roomReadKey(path),
       new Response(body, {
         headers: {
           'Content-Type': 'application/json',
-          'Cache-Control': `public, max-age=${ROOM_READ_TTL_SECONDS}`,
+          'Cache-Control': `public, max-age=${ttlSeconds}`,
           [PUBLISHED_AT_HEADER]: String(publishedAt),
         },
       }),
     ),
   );
-  return { body, ageSeconds: 0, hit: false };
+  return { body, ageSeconds: 0, hit: false, maxAgeSeconds: ttlSeconds };
 }
 
 /**
@@ -176,7 +195,7 @@ export function edgeResponse(read: EdgeBody): TypedJsonResponse {
     status: 200,
     headers: {
       'Content-Type': 'application/json',
-      'Cache-Control': `public, max-age=${ROOM_READ_TTL_SECONDS}`,
+      'Cache-Control': read.maxAgeSeconds > 0 ? `public, max-age=${read.maxAgeSeconds}` : 'no-store',
       Age: String(read.ageSeconds),
       'X-Cache': read.hit ? 'HIT' : 'MISS',
     },

@@ -5,9 +5,8 @@ import { validationFailed } from '../lib/errors.ts';
 import { problemResponse } from '../lib/problem-schemas.ts';
 import { limitByAddress } from '../lib/rate-limit.ts';
 import { ConcertIdParams, DateSchema, UuidSchema } from '../lib/schemas.ts';
-import { concertDetails, seatMap, type RoomReadDeps } from '../services/concert-reads.ts';
+import { concertDetails, openingDraw, seatMap, type RoomReadDeps } from '../services/concert-reads.ts';
 import { concertView } from '../services/concerts.ts';
-import { concertNotFound } from '../services/queue.ts';
 import type { App, AppEnv } from '../types.ts';
 import type { Context } from 'hono';
 
@@ -117,7 +116,8 @@ const openingRoute = createRoute({
   method: 'get',
   path: '/concerts/{id}/opening',
   tags: ['concerts'],
-  summary: 'The pre-queue draw, for anyone to audit: the seed’s commitment before opening, the seed after (README: Fair opening)',
+  summary:
+    'The pre-queue draw, for anyone to audit: the seed’s commitment before opening, the seed after (README: Fair opening). Not stored before the draw (no-store); once drawn it never changes and is edge-cached',
   middleware: [limitByAddress('read')] as const,
   request: { params: ConcertIdParams },
   responses: {
@@ -148,14 +148,7 @@ export function registerConcertRoutes(app: App): void {
 
   app.openapi(detailRoute, async (c) => edgeResponse(await concertDetails(roomReadDeps(c), c.req.valid('param').id)));
 
-  app.openapi(openingRoute, async (c) => {
-    const { id } = c.req.valid('param');
-    const opening = await c.env.CONCERT_ROOM.getByName(id).opening();
-    if (!opening.ok) throw concertNotFound(id);
-    c.header('Cache-Control', 'no-store');
-    const { ok: _ok, salesOpenAt, ...draw } = opening;
-    return c.json({ concertId: id, salesOpenAt: new Date(salesOpenAt).toISOString(), ...draw }, 200);
-  });
+  app.openapi(openingRoute, async (c) => edgeResponse(await openingDraw(roomReadDeps(c), c.req.valid('param').id)));
 
   app.openapi(seatsRoute, async (c) =>
     edgeResponse(await seatMap(roomReadDeps(c), c.req.valid('param').id, c.req.valid('query').status)),

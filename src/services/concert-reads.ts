@@ -55,3 +55,33 @@ export async function concertDetails(deps: RoomReadDeps, concertId: string): Pro
   if (!read) throw concertNotFound(concertId);
   return read;
 }
+
+/**
+ * How long a drawn opening is served from the edge: once made, the draw never changes (the order is
+ * fixed with it, OPENING_ORDER_FIXED), so it may be kept far longer than the live reads. @default 300
+ */
+export const OPENING_TTL_SECONDS = 300;
+
+/**
+ * `GET /concerts/:id/opening`: the pre-queue draw. Like the other public reads, a made-up id is
+ * remembered as missing and never reaches a room twice; the answer is stored only once the draw is
+ * made, because before it the admin may still switch the order (and the seed is still secret).
+ */
+export async function openingDraw(deps: RoomReadDeps, concertId: string): Promise<EdgeBody> {
+  let drawn = false;
+  const read = await cachedRoomRead(
+    concertId,
+    `opening/${concertId}`,
+    async () => {
+      const opening = await deps.roomFor(concertId).opening();
+      if (!opening.ok) return undefined;
+      const { ok: _ok, salesOpenAt, ...draw } = opening;
+      drawn = draw.prequeueSize !== null;
+      return JSON.stringify({ concertId, salesOpenAt: new Date(salesOpenAt).toISOString(), ...draw });
+    },
+    deps.defer,
+    { ttlSeconds: OPENING_TTL_SECONDS, keep: () => drawn },
+  );
+  if (!read) throw concertNotFound(concertId);
+  return read;
+}

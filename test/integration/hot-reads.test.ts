@@ -1,6 +1,7 @@
+import { runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { api, uniqueId } from '../helpers/api.ts';
-import { adminHeaders, admittedUser, createConcert, hold, openConcert, seatMap } from '../helpers/concerts.ts';
+import { adminHeaders, admittedUser, createConcert, hold, openConcert, room, seatMap } from '../helpers/concerts.ts';
 import { directQuery } from '../helpers/postgres.ts';
 import { expectProblem } from '../helpers/problem.ts';
 
@@ -62,6 +63,55 @@ describe('hot reads from the edge', () => {
     const body = await response.json<{ date: string; concertId: string; available: number; seats: unknown[] }>();
     expect(body).toMatchObject({ date, concertId: concert.id, available: 5 });
     expect(body.seats[0]).toEqual({ seatNumber: 1, section: 'general', price: 700 });
+  });
+
+  it('answers the opening draw of made-up concerts 404 with no Postgres session and no room storage each', async () => {
+    const before = await postgresSessions();
+    const ids = Array.from({ length: 200 }, () => crypto.randomUUID());
+    const burst = await Promise.all(ids.map((id) => api(`/concerts/${id}/opening`)));
+    expect(new Set(burst.map((r) => r.status))).toEqual(new Set([404]));
+    await expectProblem(burst[0]!, 404, 'CONCERT_NOT_FOUND');
+    await Promise.all(burst.slice(1).map((r) => r.arrayBuffer()));
+    // Asked again, the same ids are answered from the missing-concert memo.
+    const repeat = await Promise.all(ids.slice(0, 50).map((id) => api(`/concerts/${id}/opening`)));
+    expect(new Set(repeat.map((r) => r.status))).toEqual(new Set([404]));
+    await Promise.all(repeat.map((r) => r.arrayBuffer()));
+    expect((await postgresSessions()) - before).toBeLessThan(30);
+
+    // Not a table, not a row: an id that names no concert leaves its room's storage as it found it.
+    const tables = await Promise.all(
+      ids.map((id) =>
+        runInDurableObject(room(id), (_instance, state) =>
+          state.storage.sql
+            .exec<{ name: string }>(`SELECT name FROM sqlite_master WHERE substr(name, 1, 4) <> '_cf_'`)
+            .toArray()
+            .map((row) => row.name),
+        ),
+      ),
+    );
+    expect(tables.filter((names) => names.length > 0)).toEqual([]);
+  });
+
+  it('keeps the opening draw out of every cache until it is made, then serves it from the edge', async () => {
+    const concert = await createConcert({ seats: 5 });
+    const before = await api(`/concerts/${concert.id}/opening`);
+    expect(before.status).toBe(200);
+    expect(before.headers.get('Cache-Control')).toBe('no-store');
+    expect(await before.json()).toMatchObject({ seed: null, prequeueSize: null });
+    const again = await api(`/concerts/${concert.id}/opening`);
+    expect(again.headers.get('X-Cache')).toBe('MISS');
+    await again.arrayBuffer();
+
+    const opened = await openConcert({ seats: 5 });
+    const drawn = await api(`/concerts/${opened.id}/opening`);
+    expect(drawn.status).toBe(200);
+    const body = await drawn.json<{ seed: string | null; prequeueSize: number | null }>();
+    expect(body.seed).not.toBeNull();
+    expect(body.prequeueSize).not.toBeNull();
+    const cached = await api(`/concerts/${opened.id}/opening`);
+    expect(cached.headers.get('X-Cache')).toBe('HIT');
+    expect(cached.headers.get('Cache-Control')).toMatch(/^public, max-age=\d+$/);
+    expect(await cached.json()).toEqual(body);
   });
 
   it('survives a burst of lookups of made-up concerts without a Postgres connection each, and others stay unaffected', async () => {

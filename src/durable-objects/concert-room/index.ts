@@ -57,7 +57,7 @@ import {
 } from './holds.ts';
 import { withDeadline } from './deadline.ts';
 import { reconcileRoom, takeSnapshot } from './reconcile.ts';
-import { migrateRoomSchema } from './schema.ts';
+import { hasRoomSchema, migrateRoomSchema } from './schema.ts';
 import { isSoldOut, listSeats, reconcileSeats, seatCounts, type RoomSeat, type RoomSeatStatus, type SeatDifference } from './seats.ts';
 import {
   decideOffers,
@@ -254,6 +254,8 @@ export class ConcertRoom extends DurableObject<Env> {
   private loading: Promise<boolean> | undefined;
   /** Until when this room answers "no such concert" from memory. */
   private missingUntil = 0;
+  /** Whether this object's storage has the room's tables (see the constructor). */
+  private hasSchema = false;
   /** Derived views, computed once per change and dropped by `change()`. */
   private cachedSnapshot: AdmissionSnapshot | undefined;
   private readonly cachedSeatMaps = new Map<SeatMapView, { seats: string; count: number }>();
@@ -287,6 +289,10 @@ export class ConcertRoom extends DurableObject<Env> {
     super(ctx, env);
     this.sql = ctx.storage.sql;
     void ctx.blockConcurrencyWhile(() => {
+      // A room for an id that names no concert must write nothing (issue 18): its schema is created
+      // only once Postgres has the concert (loadFromPostgres); here it is only brought up to date.
+      this.hasSchema = hasRoomSchema(this.sql);
+      if (!this.hasSchema) return Promise.resolve();
       migrateRoomSchema(this.sql);
       this.mayHaveOrphans = hasPendingHolds(this.sql);
       // A room waking up with state checks it against Postgres in the background: a reply lost
@@ -1164,7 +1170,7 @@ export class ConcertRoom extends DurableObject<Env> {
 
   /** True once the room holds its concert; loads it from Postgres on first use. */
   private async ready(): Promise<boolean> {
-    if (readMeta<number>(this.sql, 'salesOpenAt') !== undefined) return true;
+    if (this.hasSchema && readMeta<number>(this.sql, 'salesOpenAt') !== undefined) return true;
     if (Date.now() < this.missingUntil) return false;
     this.loading ??= this.loadFromPostgres().finally(() => {
       this.loading = undefined;
@@ -1180,6 +1186,11 @@ export class ConcertRoom extends DurableObject<Env> {
     if (!source) {
       this.missingUntil = Date.now() + MISSING_CONCERT_MEMORY_MS;
       return false;
+    }
+    if (!this.hasSchema) {
+      // Synchronous, so no request of this room runs before its tables exist.
+      this.ctx.storage.transactionSync(() => migrateRoomSchema(this.sql));
+      this.hasSchema = true;
     }
     // Another caller may have finished loading while we awaited Postgres.
     if (readMeta<number>(this.sql, 'salesOpenAt') !== undefined) return true;

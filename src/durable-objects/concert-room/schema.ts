@@ -190,7 +190,10 @@ export const ROOM_MIGRATIONS: readonly string[] = [
   `CREATE INDEX holds_live ON holds (reservation_id, status, created_at) WHERE status IN ('pending', 'held', 'confirmed');`,
 ];
 
-/** Brings `sql` up to the newest schema. Run inside `blockConcurrencyWhile` in the constructor. */
+/**
+ * Brings `sql` up to the newest schema: in the constructor (inside `blockConcurrencyWhile`) for a room
+ * that has tables, or in the synchronous step that first loads its concert.
+ */
 export function migrateRoomSchema(sql: SqlStorage): void {
   sql.exec(`CREATE TABLE IF NOT EXISTS _schema (version INTEGER NOT NULL)`);
   const row = sql.exec<{ version: number }>(`SELECT version FROM _schema`).toArray()[0];
@@ -199,4 +202,9 @@ export function migrateRoomSchema(sql: SqlStorage): void {
     sql.exec(ROOM_MIGRATIONS[version]!);
     sql.exec(`UPDATE _schema SET version = ?`, version + 1);
   }
+}
+
+/** Whether `sql` already has the room's tables: a read of SQLite's catalogue, which writes nothing. */
+export function hasRoomSchema(sql: SqlStorage): boolean {
+  return sql.exec(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_schema'`).toArray().length > 0;
 }
