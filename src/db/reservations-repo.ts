@@ -155,8 +155,6 @@ interface RefundRow {
   fee: number | null;
   balance: string | null;
   refunded_at: Date | null;
-  prior_credit: string | null;
-  prior_balance: string | null;
 }
 
 /**
@@ -198,9 +196,7 @@ export async function refundReservation(
          SELECT a.user_id, a.amount - a.fee, c.balance, 'refund', $1 FROM allowed a, credited c WHERE a.amount - a.fee <> 0
        )
        SELECT r.user_id, r.status, r.amount, (SELECT amount - fee FROM allowed) AS credit, (SELECT fee FROM allowed) AS fee,
-              (SELECT balance FROM credited) AS balance, COALESCE((SELECT refunded_at FROM refunded), r.refunded_at) AS refunded_at,
-              (SELECT delta FROM balance_ledger WHERE reference = $1::text AND kind = 'refund') AS prior_credit,
-              (SELECT amount FROM balances WHERE user_id = r.user_id) AS prior_balance
+              (SELECT balance FROM credited) AS balance, COALESCE((SELECT refunded_at FROM refunded), r.refunded_at) AS refunded_at
          FROM (SELECT 1) AS one LEFT JOIN r ON true`,
       [input.reservationId, input.userId, input.byAdmin],
     ));
@@ -215,9 +211,20 @@ export async function refundReservation(
     return { ok: true, refunded: row.credit, fee: row.fee ?? 0, balance: Number(row.balance), refundedAt: row.refunded_at!.toISOString() };
   }
   if (row.status === 'refunded') {
-    // Already refunded: the same answer again (the credit from its ledger row; none when the fee took it all).
-    const refunded = Number(row.prior_credit ?? 0);
-    return { ok: true, refunded, fee: (row.amount ?? 0) - refunded, balance: Number(row.prior_balance ?? 0), refundedAt: row.refunded_at!.toISOString() };
+    // Already refunded (or refunded by a concurrent call this one waited for): the same answer again,
+    // from the refund's ledger row. A second statement on purpose: the first one's snapshot predates
+    // the lock wait, so it would see no credit yet and the balance before it.
+    const { rows: [prior] } = await db.query<{ credit: string | null; balance_after: string | null; balance: string | null }>(
+      `SELECT l.delta AS credit, l.balance_after, b.amount AS balance
+         FROM (SELECT 1) AS one
+         LEFT JOIN balance_ledger l ON l.reference = $1::text AND l.kind = 'refund'
+         LEFT JOIN balances b ON b.user_id = $2`,
+      [input.reservationId, row.user_id],
+    );
+    const refunded = Number(prior?.credit ?? 0);
+    // No ledger row when the fee took it all: nothing moved, so the balance now is the best answer.
+    const balance = Number(prior?.balance_after ?? prior?.balance ?? 0);
+    return { ok: true, refunded, fee: (row.amount ?? 0) - refunded, balance, refundedAt: row.refunded_at!.toISOString() };
   }
   if (row.status !== 'confirmed') return { ok: false, reason: 'RESERVATION_NOT_PAID' };
   return { ok: false, reason: 'REFUND_DEADLINE_PASSED' };

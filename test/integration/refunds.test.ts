@@ -4,7 +4,7 @@ import { api } from '../helpers/api.ts';
 import { authed, balanceOf, charge, pay } from '../helpers/balance.ts';
 import { admittedUser, hold, openConcert, tokenFor, type AdmittedUser } from '../helpers/concerts.ts';
 import { checkInvariantsAfterEach, expectSeatInvariants } from '../helpers/invariants.ts';
-import { directQuery } from '../helpers/postgres.ts';
+import { directQuery, openDirectClient } from '../helpers/postgres.ts';
 import { expectProblem } from '../helpers/problem.ts';
 
 /*
@@ -45,6 +45,17 @@ const seatStatuses = async (concertId: string, seats: number[]) =>
     )
   ).map((row) => row.status);
 
+/** Sessions waiting, directly or behind another waiter, on a lock held by session `blockerPid`. */
+async function waitingBehind(blockerPid: number): Promise<number> {
+  const [row] = await directQuery<{ n: string }>(
+    `WITH direct AS (SELECT pid FROM pg_stat_activity WHERE $1::int = ANY(pg_blocking_pids(pid)))
+     SELECT count(*) AS n FROM pg_stat_activity
+      WHERE pid IN (SELECT pid FROM direct) OR pg_blocking_pids(pid) && ARRAY(SELECT pid FROM direct)`,
+    [blockerPid],
+  );
+  return Number(row?.n ?? 0);
+}
+
 describe('POST /reservations/:id/refund', () => {
   it('credits the owner the price less the fee through the ledger, frees the seats for others, and a repeat changes nothing', async () => {
     const concert = await openConcert({ seats: 10, price: 300, refunds: { fee: 50 } });
@@ -77,6 +88,38 @@ describe('POST /reservations/:id/refund', () => {
     expect((await hold(concert.id, other, [3, 4])).status).toBe(201);
     const read = await api(`/reservations/${reservationId}`, { headers: authed(user.userToken) });
     expect(await read.json()).toMatchObject({ status: 'refunded' });
+  });
+
+  it('reports the real credit and the balance after it in every answer of 6 concurrent refunds', async () => {
+    const concert = await openConcert({ seats: 10, price: 300, refunds: { fee: 50 } });
+    const { user, reservationId } = await paidReservation(concert.id, [5, 6], 300);
+    // Points beside the ticket, so a balance read before the credit (1,000) differs from the one after (1,550).
+    expect((await charge(user.userToken, 1_000)).status).toBe(200);
+    // All six must reach the row lock before any takes it, so each starts from the snapshot before the
+    // credit: hold the row from a connection of our own until all six wait on it.
+    const blocker = await openDirectClient();
+    let answers: Response[];
+    try {
+      const [{ pid }] = (await blocker.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')) as [{ pid: number }];
+      await blocker.query('BEGIN');
+      await blocker.query('SELECT 1 FROM reservations WHERE id = $1 FOR UPDATE', [reservationId]);
+      const pending = Promise.all(Array.from({ length: 6 }, () => refund(user.userToken, reservationId)));
+      while ((await waitingBehind(pid)) < 6) await new Promise((resolve) => setTimeout(resolve, 20));
+      await blocker.query('COMMIT');
+      answers = await pending;
+    } finally {
+      await blocker.close();
+    }
+    for (const answer of answers) {
+      expect(answer.status).toBe(200);
+      expect(await answer.json<RefundBody>()).toMatchObject({ reservationId, status: 'refunded', refunded: 550, fee: 50, balance: 1_550 });
+    }
+    const credits = await directQuery<{ delta: string; balance_after: string }>(
+      `SELECT delta, balance_after FROM balance_ledger WHERE reference = $1 AND kind = 'refund'`,
+      [reservationId],
+    );
+    expect(credits.map((row) => [Number(row.delta), Number(row.balance_after)])).toEqual([[550, 1_550]]);
+    expect(await balanceOf(user.userToken)).toBe(1_550);
   });
 
   it('refuses what is not the caller’s (404), not paid (409) or past the cut-off (409), changing nothing; an admin refunds it anyway, without the fee', async () => {
