@@ -188,6 +188,65 @@ export const ROOM_MIGRATIONS: readonly string[] = [
 
   // Reconciliation (issue 18) reads the live holds only: the table keeps every hold ever made.
   `CREATE INDEX holds_live ON holds (reservation_id, status, created_at) WHERE status IN ('pending', 'held', 'confirmed');`,
+
+  // Runs of adjacent available seats (issue 18): seat numbers first..last, consecutive, one section,
+  // every seat available, as long as they go. A together offer of n seats takes the lowest run of n
+  // or more; found by reading the whole free map it cost a scan of the available seats per offer,
+  // so a refund wave of thousands of seats against thousands of entries cost their product. The
+  // triggers keep the runs in the same transaction as every seat change, one seat's change a few
+  // primary-key steps: a freed seat joins its neighbours' runs, a taken one splits its run. `size`
+  // is the length capped at 4 (the most seats one entry asks for), so the lowest run of at least n
+  // is the least `first` over sizes n..4: one step of seat_runs_size each.
+  `CREATE TABLE seat_runs (
+     first   INTEGER PRIMARY KEY,
+     last    INTEGER NOT NULL,
+     section TEXT NOT NULL,
+     size    INTEGER NOT NULL GENERATED ALWAYS AS (MIN(last - first + 1, 4)) VIRTUAL
+   );
+   CREATE INDEX seat_runs_last ON seat_runs (last);
+   CREATE INDEX seat_runs_size ON seat_runs (size, first);
+   INSERT INTO seat_runs (first, last, section)
+     SELECT MIN(seat_number), MAX(seat_number), section FROM (
+       SELECT seat_number, section, seat_number - ROW_NUMBER() OVER (PARTITION BY section ORDER BY seat_number) AS island
+         FROM seats WHERE status = 'available')
+      GROUP BY section, island;
+
+   -- Seat s leaves the free map: the run holding it keeps s + 1.. as a run of its own, and ends at
+   -- s - 1 or goes. Seat s joins it: s extends the run ending at s - 1 (same section) or starts one,
+   -- which then swallows the run starting at s + 1 (same section). One trigger per event, the take
+   -- before the free, because a section change (rare: reconciliation) does both in that order and
+   -- SQLite does not promise an order among triggers.
+   CREATE TRIGGER seat_runs_update AFTER UPDATE OF status, section ON seats
+     WHEN (old.status = 'available') <> (new.status = 'available') OR (new.status = 'available' AND new.section <> old.section) BEGIN
+     INSERT INTO seat_runs (first, last, section)
+       SELECT old.seat_number + 1, last, section FROM seat_runs
+        WHERE first = (SELECT MAX(first) FROM seat_runs WHERE first <= old.seat_number) AND last > old.seat_number AND old.status = 'available';
+     DELETE FROM seat_runs WHERE first = old.seat_number AND old.status = 'available';
+     UPDATE seat_runs SET last = old.seat_number - 1
+      WHERE first = (SELECT MAX(first) FROM seat_runs WHERE first < old.seat_number) AND last >= old.seat_number AND old.status = 'available';
+     UPDATE seat_runs SET last = new.seat_number WHERE last = new.seat_number - 1 AND section = new.section AND new.status = 'available';
+     INSERT INTO seat_runs (first, last, section)
+       SELECT new.seat_number, new.seat_number, new.section WHERE NOT EXISTS (SELECT 1 FROM seat_runs WHERE last = new.seat_number) AND new.status = 'available';
+     UPDATE seat_runs SET last = (SELECT r.last FROM seat_runs r WHERE r.first = new.seat_number + 1 AND r.section = new.section)
+      WHERE last = new.seat_number AND EXISTS (SELECT 1 FROM seat_runs r WHERE r.first = new.seat_number + 1 AND r.section = new.section) AND new.status = 'available';
+     DELETE FROM seat_runs WHERE first = new.seat_number + 1 AND section = new.section AND new.status = 'available';
+   END;
+   CREATE TRIGGER seat_runs_delete AFTER DELETE ON seats WHEN old.status = 'available' BEGIN
+     INSERT INTO seat_runs (first, last, section)
+       SELECT old.seat_number + 1, last, section FROM seat_runs
+        WHERE first = (SELECT MAX(first) FROM seat_runs WHERE first <= old.seat_number) AND last > old.seat_number;
+     DELETE FROM seat_runs WHERE first = old.seat_number;
+     UPDATE seat_runs SET last = old.seat_number - 1
+      WHERE first = (SELECT MAX(first) FROM seat_runs WHERE first < old.seat_number) AND last >= old.seat_number;
+   END;
+   CREATE TRIGGER seat_runs_insert AFTER INSERT ON seats WHEN new.status = 'available' BEGIN
+     UPDATE seat_runs SET last = new.seat_number WHERE last = new.seat_number - 1 AND section = new.section;
+     INSERT INTO seat_runs (first, last, section)
+       SELECT new.seat_number, new.seat_number, new.section WHERE NOT EXISTS (SELECT 1 FROM seat_runs WHERE last = new.seat_number);
+     UPDATE seat_runs SET last = (SELECT r.last FROM seat_runs r WHERE r.first = new.seat_number + 1 AND r.section = new.section)
+      WHERE last = new.seat_number AND EXISTS (SELECT 1 FROM seat_runs r WHERE r.first = new.seat_number + 1 AND r.section = new.section);
+     DELETE FROM seat_runs WHERE first = new.seat_number + 1 AND section = new.section;
+   END;`,
 ];
 
 /**

@@ -192,13 +192,38 @@ function lowestSeats(sql: SqlStorage, n: number): HeldSeat[] | undefined {
   return rows.length === n ? rows.map(toHeld) : undefined;
 }
 
+/** seat_runs.size is a run's length capped at this (schema.ts), the most seats one entry asks for. */
+const RUN_SIZE_CAP = 4;
+
+/** Seats first..first + n - 1, by primary key. */
+function seatsFrom(sql: SqlStorage, first: number, n: number): HeldSeat[] {
+  return sql
+    .exec<SeatRow>(`SELECT seat_number, seat_id, section, price FROM seats WHERE seat_number BETWEEN ? AND ? ORDER BY seat_number`, first, first + n - 1)
+    .toArray()
+    .map(toHeld);
+}
+
 /**
  * `n` available seats with consecutive numbers in one section, from the lowest-numbered such run,
- * or undefined. Runs are found as "gaps and islands": within a section, seat_number minus its rank
- * among the available seats is constant along a run. Reads the available seats only (few, at a
- * sold-out concert).
+ * or undefined: the least first seat of the runs (seat_runs, kept by triggers) of size n or more,
+ * one index step per size.
  */
 function adjacentSeats(sql: SqlStorage, n: number): HeldSeat[] | undefined {
+  let first: number | undefined;
+  for (let size = n; size <= RUN_SIZE_CAP; size++) {
+    const lowest = sql.exec<{ first: number | null }>(`SELECT MIN(first) AS first FROM seat_runs WHERE size = ?`, size).one().first;
+    if (lowest !== null && (first === undefined || lowest < first)) first = lowest;
+  }
+  return first === undefined ? undefined : seatsFrom(sql, first, n);
+}
+
+/**
+ * The search `adjacentSeats` replaced (issue 18), with the same answers: runs found as "gaps and
+ * islands" over every available seat (within a section, seat_number minus its rank among the
+ * available seats is constant along a run), so each call reads the whole free map. Kept as the
+ * reference that test/durable-objects/offers.test.ts and bench/offers.ts compare with.
+ */
+export function adjacentSeatsByScan(sql: SqlStorage, n: number): HeldSeat[] | undefined {
   const run = sql
     .exec<{ first: number }>(
       `SELECT MIN(seat_number) AS first FROM (
@@ -208,12 +233,11 @@ function adjacentSeats(sql: SqlStorage, n: number): HeldSeat[] | undefined {
       n,
     )
     .toArray()[0];
-  if (!run) return undefined;
-  const rows = sql
-    .exec<SeatRow>(`SELECT seat_number, seat_id, section, price FROM seats WHERE seat_number BETWEEN ? AND ? ORDER BY seat_number`, run.first, run.first + n - 1)
-    .toArray();
-  return rows.map(toHeld);
+  return run ? seatsFrom(sql, run.first, n) : undefined;
 }
+
+/** How `decideOffers` finds n adjacent available seats. */
+export type AdjacentSearch = (sql: SqlStorage, n: number) => HeldSeat[] | undefined;
 
 /**
  * Offers the available seats to waiting entries, in join order, first-fit: an entry wanting n seats
@@ -224,10 +248,21 @@ function adjacentSeats(sql: SqlStorage, n: number): HeldSeat[] | undefined {
  * `expired` (HOLD_LIMIT). Call inside transactionSync; the caller writes the offers to Postgres.
  *
  * Cost: one head read per kind of request (8), then per entry served or ended one seat search and
- * one head read; a kind that failed once is dropped (the available seats only shrink during the
- * walk), so an entry nobody can serve is never stepped over. Stops when no seat is available.
+ * one head read, each a few index steps (the lowest seats from seats_status, the lowest run from
+ * seat_runs); a kind that failed once is dropped (the available seats only shrink during the
+ * walk), so an entry nobody can serve is never stepped over. Stops when no seat is available. So
+ * a change that frees f seats costs O(f × log entries), whatever the venue's size.
  */
-export function decideOffers(sql: SqlStorage, options: { now: number; offerSeconds: number }): WaitlistOffer[] {
+export function decideOffers(
+  sql: SqlStorage,
+  options: {
+    now: number;
+    offerSeconds: number;
+    /** The run search; tests and the bench pass `adjacentSeatsByScan` to compare. @default adjacentSeats */
+    adjacent?: AdjacentSearch;
+  },
+): WaitlistOffer[] {
+  const adjacent = options.adjacent ?? adjacentSeats;
   if (counter(sql, 'waitlist:waiting') === 0 || counter(sql, 'seat:available') === 0) return [];
   // The waitlist_waiting index serves each kind's head only with status as a literal (a partial index).
   const headOf = (seats: number, together: number) =>
@@ -258,7 +293,7 @@ export function decideOffers(sql: SqlStorage, options: { now: number; offerSecon
       refill(n, together);
       continue;
     }
-    const seats = together ? adjacentSeats(sql, n) : lowestSeats(sql, n);
+    const seats = together ? adjacent(sql, n) : lowestSeats(sql, n);
     if (!seats) {
       // Fewer than n available: no request of n or more can be served. No run of n: no together
       // request of n or more can.
