@@ -44,6 +44,7 @@ export default defineConfig({
         test: {
           name: 'workers',
           globalSetup: ['./test/global-setup.ts'],
+          setupFiles: ['./test/helpers/clock-shift.ts'],
           include: ['test/**/*.test.ts'],
           // The browser tests run in Node against a served origin: vitest.browser.config.ts.
           exclude: [...configDefaults.exclude, 'test/browser/**', 'test/bench/**'],

@@ -14,6 +14,8 @@ declare module 'vitest' {
     /** fast-check seed (MODEL_SEED) and path (MODEL_PATH) to replay a model run's failure. */
     modelSeed: number | undefined;
     modelPath: string | undefined;
+    /** How far ahead of the host clock the suite runs (TEST_TODAY; test/helpers/clock-shift.ts); 0 normally. */
+    clockOffsetMs: number;
     /** Origin of the `wrangler dev` the browser tests drive (test/browser/global-setup.ts). */
     webUrl: string;
   }

@@ -44,6 +44,8 @@ export interface StartStackOptions {
   allowPglite?: boolean;
   /** Progress messages; silent by default. */
   log?: (msg: string) => void;
+  /** Extra environment for the PostgreSQL server only (the suite's TEST_TODAY runs it under libfaketime). */
+  postgresEnv?: Record<string, string>;
 }
 
 const NEON_HOST = /\.neon\.tech$/i;
@@ -118,7 +120,7 @@ export async function startStack(opts: StartStackOptions = {}): Promise<Stack> {
       externalDb
         ? Promise.resolve(undefined)
         : postgresBinDir
-          ? startPostgresCluster(postgresBinDir, log)
+          ? startPostgresCluster(postgresBinDir, log, opts.postgresEnv)
           : startPglite(log),
       redisBinary ? startRedisServer(redisBinary, log) : Promise.resolve(undefined),
     ]);

@@ -102,7 +102,7 @@ async function waitUntilReady(child: ChildProcess, port: number, timeoutMs: numb
  * initdb's a throwaway cluster in a temp dir, starts it on 127.0.0.1:<free port>, creates the
  * `frontrow` database. `stop()` does a fast shutdown and deletes the temp dir.
  */
-export async function startPostgresCluster(binDir: string, log: (msg: string) => void): Promise<LocalPostgres> {
+export async function startPostgresCluster(binDir: string, log: (msg: string) => void, extraEnv: Record<string, string> = {}): Promise<LocalPostgres> {
   const user = serverUser();
   const tmp = makeTempDir('frontrow-pg-');
   let child: ChildProcess | undefined;
@@ -113,7 +113,7 @@ export async function startPostgresCluster(binDir: string, log: (msg: string) =>
   try {
     if (user) fs.chownSync(tmp, user.uid, user.gid);
     const dataDir = path.join(tmp, 'data');
-    const env = { ...process.env, LC_ALL: 'C', LANG: 'C' }; // avoid failing on a locale the box lacks
+    const env = { ...process.env, LC_ALL: 'C', LANG: 'C', ...extraEnv }; // C: avoid failing on a locale the box lacks
     const t0 = Date.now();
     await execFileAsync(
       path.join(binDir, 'initdb'),

@@ -1,7 +1,7 @@
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { api } from '../helpers/api.ts';
-import { adminHeaders, admittedUser, createConcert, hold, joinOk, openConcert, queueStatus, room, seatMap, tokenFor, type AdmittedUser } from '../helpers/concerts.ts';
+import { adminHeaders, admittedUser, createConcert, hold, joinOk, openConcert, queueStatus, room, seatMap, tokenFor, uniqueFutureDay, type AdmittedUser } from '../helpers/concerts.ts';
 import { dueInPostgres } from '../helpers/expiry.ts';
 import { clearFault, setFault } from '../helpers/faults.ts';
 import { expectSeatInvariants, postgresSeats } from '../helpers/invariants.ts';
@@ -296,7 +296,7 @@ describe('reading and cancelling reservations', () => {
   });
 
   it('lists only available seats for the seed’s GET /reservations/:date', async () => {
-    const date = `2031-0${1 + Math.floor(Math.random() * 9)}-1${Math.floor(Math.random() * 9)}`;
+    const date = uniqueFutureDay();
     const concert = await openConcert({ seats: 6, date });
     await holdOk(concert.id, await admittedUser(concert.id), [1, 2]);
     const sold = await holdOk(concert.id, await admittedUser(concert.id), [5]);

@@ -7,6 +7,27 @@ import { api } from './api.ts';
 
 export const adminHeaders = () => ({ Authorization: `Bearer ${env.ADMIN_TOKEN}` });
 
+const DAY_MS = 86_400_000;
+
+/**
+ * The UTC calendar day `days` from now, as `YYYY-MM-DD`. Every concert date in the suite comes from
+ * here (never a literal), so no test stops passing once the calendar reaches some fixed day.
+ */
+export function dayFromNow(days: number): string {
+  return new Date(Date.now() + days * DAY_MS).toISOString().slice(0, 10);
+}
+
+/**
+ * A day of its own, one to eleven years ahead, for a test that reads concerts by date and must not
+ * meet another test's concert there.
+ */
+export function uniqueFutureDay(): string {
+  return dayFromNow(365 + Math.floor(Math.random() * 3_650));
+}
+
+/** How far ahead the helpers date a concert: well past any cut-off a test sets (the default is 24 h). */
+export const DEFAULT_CONCERT_DAYS_AHEAD = 30;
+
 export interface TestConcert {
   id: string;
   title: string;
@@ -32,7 +53,7 @@ export async function createConcert(
   } = {},
 ): Promise<TestConcert> {
   const salesOpenAt = options.salesOpenAt ?? new Date(Date.now() + 3_600_000);
-  const date = options.date ?? '2027-01-15';
+  const date = options.date ?? dayFromNow(DEFAULT_CONCERT_DAYS_AHEAD);
   const response = await api('/admin/concerts', {
     method: 'POST',
     headers: adminHeaders(),

@@ -4,7 +4,10 @@ import { describe, expect, it } from 'vitest';
 import { createDb, createPool } from '../../src/db/client.ts';
 import { sqlState } from '../../src/db/errors.ts';
 import { concerts } from '../../src/db/schema.ts';
+import { dayFromNow } from '../helpers/concerts.ts';
 import { directQuery } from '../helpers/postgres.ts';
+
+const showDay = dayFromNow(30);
 
 describe('db client (Neon driver through the WebSocket adapter)', () => {
   it('writes a row that a direct Postgres connection reads back', async () => {
@@ -17,9 +20,9 @@ describe('db client (Neon driver through the WebSocket adapter)', () => {
         .values({
           title,
           venue: 'Test Hall',
-          date: '2026-12-01',
-          startsAt: new Date('2026-12-01T20:00:00Z'),
-          salesOpenAt: new Date('2026-11-24T10:00:00Z'),
+          date: showDay,
+          startsAt: new Date(`${showDay}T20:00:00Z`),
+          salesOpenAt: new Date(Date.now() - 60_000),
           seatCount: 10,
         })
         .returning();
@@ -29,10 +32,10 @@ describe('db client (Neon driver through the WebSocket adapter)', () => {
         `SELECT title, to_char(date, 'YYYY-MM-DD') AS date, seat_count FROM concerts WHERE id = $1`,
         [created!.id],
       );
-      expect(rows).toEqual([{ title, date: '2026-12-01', seat_count: 10 }]);
+      expect(rows).toEqual([{ title, date: showDay, seat_count: 10 }]);
 
       const [readBack] = await db.select().from(concerts).where(eq(concerts.id, created!.id));
-      expect(readBack?.startsAt.toISOString()).toBe('2026-12-01T20:00:00.000Z');
+      expect(readBack?.startsAt.toISOString()).toBe(`${showDay}T20:00:00.000Z`);
     } finally {
       await pool.end();
     }
@@ -48,18 +51,18 @@ describe('db client (Neon driver through the WebSocket adapter)', () => {
           await tx.insert(concerts).values({
             title,
             venue: 'Test Hall',
-            date: '2026-12-02',
-            startsAt: new Date('2026-12-02T20:00:00Z'),
-            salesOpenAt: new Date('2026-11-24T10:00:00Z'),
+            date: showDay,
+            startsAt: new Date(`${showDay}T20:00:00Z`),
+            salesOpenAt: new Date(Date.now() - 60_000),
             seatCount: 5,
           });
           // Violates seat_count's CHECK: the first insert must vanish with it.
           await tx.insert(concerts).values({
             title,
             venue: 'Test Hall',
-            date: '2026-12-02',
-            startsAt: new Date('2026-12-02T20:00:00Z'),
-            salesOpenAt: new Date('2026-11-24T10:00:00Z'),
+            date: showDay,
+            startsAt: new Date(`${showDay}T20:00:00Z`),
+            salesOpenAt: new Date(Date.now() - 60_000),
             seatCount: 0,
           });
         }),

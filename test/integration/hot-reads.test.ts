@@ -1,7 +1,7 @@
 import { runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { api, uniqueId } from '../helpers/api.ts';
-import { adminHeaders, admittedUser, createConcert, hold, openConcert, room, seatMap } from '../helpers/concerts.ts';
+import { adminHeaders, admittedUser, createConcert, hold, openConcert, room, seatMap, uniqueFutureDay } from '../helpers/concerts.ts';
 import { directQuery } from '../helpers/postgres.ts';
 import { expectProblem } from '../helpers/problem.ts';
 
@@ -56,7 +56,7 @@ describe('hot reads from the edge', () => {
   });
 
   it('answers the seed’s by-date call from the cached list and seat map', async () => {
-    const date = `2031-0${1 + Math.floor(Math.random() * 9)}-${10 + Math.floor(Math.random() * 18)}`;
+    const date = uniqueFutureDay();
     const concert = await createConcert({ seats: 5, price: 700, date });
     const response = await api(`/reservations/${date}?concertId=${concert.id}`);
     expect(response.status).toBe(200);
@@ -131,15 +131,16 @@ describe('hot reads from the edge', () => {
     expect((await postgresSessions()) - before).toBeLessThan(30);
 
     expect((await api('/health')).status).toBe(200);
+    const date = uniqueFutureDay();
     const created = await api('/admin/concerts', {
       method: 'POST',
       headers: adminHeaders(),
       json: {
         title: uniqueId('after-burst'),
         venue: 'Hall',
-        date: '2031-12-01',
-        startsAt: '2031-12-01T20:00:00Z',
-        salesOpenAt: '2031-11-01T00:00:00Z',
+        date,
+        startsAt: `${date}T20:00:00Z`,
+        salesOpenAt: new Date(Date.now() + 3_600_000).toISOString(),
         seats: { count: 5, price: 100 },
       },
     });

@@ -2,7 +2,7 @@ import { runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { api } from '../helpers/api.ts';
 import { authed, charge, pay } from '../helpers/balance.ts';
-import { adminHeaders, admittedUser, hold, openConcert, room, seatMap, stats, tokenFor, type AdmittedUser } from '../helpers/concerts.ts';
+import { adminHeaders, admittedUser, dayFromNow, DEFAULT_CONCERT_DAYS_AHEAD, hold, openConcert, room, seatMap, stats, tokenFor, type AdmittedUser } from '../helpers/concerts.ts';
 import { dueInPostgres } from '../helpers/expiry.ts';
 import { checkInvariantsAfterEach } from '../helpers/invariants.ts';
 import { directQuery } from '../helpers/postgres.ts';
@@ -238,14 +238,15 @@ describe('waitlist offers', () => {
   });
 
   it('never seats a together entry across a section boundary', async () => {
+    const date = dayFromNow(DEFAULT_CONCERT_DAYS_AHEAD);
     const response = await api('/admin/concerts', {
       method: 'POST',
       headers: adminHeaders(),
       json: {
         title: `Sections ${crypto.randomUUID().slice(0, 8)}`,
         venue: 'Test Hall',
-        date: '2027-01-15',
-        startsAt: '2027-01-15T20:00:00Z',
+        date,
+        startsAt: `${date}T20:00:00Z`,
         salesOpenAt: new Date(Date.now() - 60_000).toISOString(),
         sections: [
           { name: 'stalls', count: 2, price: 80 },

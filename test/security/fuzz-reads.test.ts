@@ -7,7 +7,7 @@ import { ListQuery } from '../../src/routes/concerts.ts';
 import { uniqueId } from '../helpers/api.ts';
 import { acceptedBy, headerValue, hostileString, shapedBy, urlPart, wellFormed } from '../helpers/arbitraries.ts';
 import { charge } from '../helpers/balance.ts';
-import { admittedUser, createConcert, hold, joinOk, openConcert, tokenFor } from '../helpers/concerts.ts';
+import { admittedUser, createConcert, hold, joinOk, openConcert, tokenFor, uniqueFutureDay } from '../helpers/concerts.ts';
 import { dbFingerprint, fingerprint } from '../helpers/fingerprint.ts';
 import { expectOneOf, fuzzRuns, reportCounts, send } from '../helpers/fuzz.ts';
 import { flipCharacter } from '../helpers/jwt.ts';
@@ -46,7 +46,7 @@ beforeAll(async () => {
   waitingConcert = (await createConcert()).id;
   // Enough waiting users that the per-user status limit (60 per 10 s) never trips.
   waitingTokens = await Promise.all(Array.from({ length: 40 }, async (_, i) => (await joinOk(waitingConcert, uniqueId(`fz-wait-${i}`))).token));
-  openConcertDate = `${2040 + Math.floor(Math.random() * 50)}-06-01`;
+  openConcertDate = uniqueFutureDay();
   const open = await openConcert({ seats: 10, date: openConcertDate, queue: { sessionSeconds: 3600, holdSeconds: 3600 } });
   openConcertId = open.id;
   const owner = await admittedUser(open.id, 'fz-owner');

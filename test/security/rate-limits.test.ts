@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { WS_PROTOCOL, WS_TOKEN_PROTOCOL_PREFIX } from '../../src/routes/queue.ts';
 import { api, uniqueId } from '../helpers/api.ts';
 import { authed } from '../helpers/balance.ts';
-import { admittedUser, createConcert, joinOk, openConcert, seatMap, tokenFor } from '../helpers/concerts.ts';
+import { admittedUser, createConcert, joinOk, openConcert, seatMap, tokenFor, uniqueFutureDay } from '../helpers/concerts.ts';
 import { roomFingerprint } from '../helpers/fingerprint.ts';
 import { directQuery } from '../helpers/postgres.ts';
 import { TEST_ADDRESS_RATE_LIMIT } from '../helpers/rate-limit-config.ts';
@@ -154,7 +154,7 @@ describe('per-address rate limits (CF-Connecting-IP)', () => {
   });
 
   it('shares one budget across the public reads: seat map, concert details, concert list and by-date', async () => {
-    const date = `${2040 + Math.floor(Math.random() * 50)}-03-14`;
+    const date = uniqueFutureDay();
     const concert = await createConcert({ date });
     const address = clientAddress();
     const reads = [`/concerts/${concert.id}/seats`, `/concerts/${concert.id}`, `/concerts?date=${date}`, `/reservations/${date}`];
