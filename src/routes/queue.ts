@@ -20,6 +20,10 @@ const RandomizedAtOpening = z.literal(true).optional().openapi({
   description:
     'Present while sales have not opened and the pre-queue is to be drawn at random: position is then your number in the pre-queue (how many had joined when you did), not your place, and estimatedWaitSeconds counts until opening',
 });
+const WaitlistOpen = z.literal('open').optional().openapi({
+  description:
+    'Present with status sold_out: the line sold out (no seat available or held) and admits nobody more; every seat that comes back (refund, cancel, lapsed offer) is offered through the waitlist (POST /concerts/{id}/waitlist), where your place in line ranks ahead of everyone who joins without one, in line order',
+});
 export const JoinResponseSchema = z
   .object({
     token: z.string(),
@@ -27,6 +31,7 @@ export const JoinResponseSchema = z
     status: QueueStatusName,
     estimatedWaitSeconds: z.number().int(),
     randomizedAtOpening: RandomizedAtOpening,
+    waitlist: WaitlistOpen,
   })
   .openapi('QueueJoin');
 export const QueueStatusSchema = z
@@ -36,6 +41,7 @@ export const QueueStatusSchema = z
     estimatedWaitSeconds: z.number().int(),
     sessionExpiresAt: z.string().nullable(),
     randomizedAtOpening: RandomizedAtOpening,
+    waitlist: WaitlistOpen,
   })
   .openapi('QueueStatus');
 

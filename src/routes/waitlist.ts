@@ -37,16 +37,20 @@ export const WaitlistEntrySchema = z
   .openapi('WaitlistEntry');
 
 const rules =
-  'The waitlist opens when a concert is sold out (no seat available to hold). When seats come back (an expired or cancelled hold, ' +
-  'a refund), they are offered in join order, first-fit, as a hold made for you that lasts the concert’s `waitlistOfferSeconds` ' +
-  '(default 120): pay it with POST /payment, or it passes to the next fan.';
+  'The waitlist opens when the concert’s line sells out: no seat available or held. Until then it answers 409 WAITLIST_NOT_OPEN, ' +
+  'and seats that come back go to the fans the line admits. From sell-out the line admits nobody more, fans still in it are told ' +
+  '`sold_out` (with `waitlist: "open"`), and every seat that comes back (an expired or cancelled hold, a refund, a lapsed offer) is ' +
+  'offered here, never to a re-opened line. Order: a fan whose place in line did not buy ranks by that place (its drawn rank, if ' +
+  'the concert had a draw), ahead of everyone who joins without one; then by joining. Seats are offered in that order, first-fit, ' +
+  'as a hold made for you that lasts the concert’s `waitlistOfferSeconds` (default 120): pay it with POST /payment, or it passes ' +
+  'to the next fan. ';
 
 const joinRoute = createRoute({
   method: 'post',
   path: '/concerts/{id}/waitlist',
   tags: ['waitlist'],
   summary: 'Join the waitlist of a sold-out concert; joining again returns your entry',
-  description: `${rules} One entry per fan per concert: to change its size, leave and join again (at the back).`,
+  description: `${rules}One entry per fan per concert: to change its size, leave and join again (at the back).`,
   security: [{ userToken: [] }],
   middleware: [limitByAddress('join'), requireUser, limitByUser('join', (c) => c.get('userId'))] as const,
   request: { params: ConcertIdParams, body: { required: true, content: { 'application/json': { schema: WaitlistJoinSchema } } } },
@@ -56,7 +60,7 @@ const joinRoute = createRoute({
     400: problemResponse('Invalid body (VALIDATION_FAILED)'),
     401: problemResponse('Missing or invalid user token (UNAUTHENTICATED)'),
     404: problemResponse('No such concert (CONCERT_NOT_FOUND)'),
-    409: problemResponse('Seats can be held now; join the line instead (WAITLIST_NOT_OPEN)'),
+    409: problemResponse('The line has not sold out (seats are available or held): join the line instead (WAITLIST_NOT_OPEN)'),
     422: problemResponse('Your seats held or bought plus these would pass 4 (HOLD_LIMIT)'),
     429: problemResponse('Too many requests from this user or address (RATE_LIMITED, with Retry-After)'),
   },

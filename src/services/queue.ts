@@ -73,6 +73,7 @@ export async function joinQueue(deps: QueueDeps, userId: string, concertId: stri
     status: result.status.status,
     estimatedWaitSeconds: result.status.estimatedWaitSeconds,
     ...(result.status.randomizedAtOpening ? { randomizedAtOpening: true as const } : {}),
+    ...(result.status.waitlist ? { waitlist: result.status.waitlist } : {}),
   };
 }
 

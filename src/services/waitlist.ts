@@ -14,8 +14,8 @@ const waitlistNotOpen = () =>
     409,
     'WAITLIST_NOT_OPEN',
     'Waitlist not open',
-    'Seats of this concert can be held right now: join the line (POST /queue/token) and hold them. ' +
-      'The waitlist is for seats that come back to a sold-out concert; it opens when no seat is available.',
+    'This concert has not sold out: seats are available or held, and any that come back go to the fans the line admits. ' +
+      'Join the line (POST /queue/token). The waitlist opens when no seat is available or held.',
   );
 
 const holdLimit = (limit: number, owned: number) =>

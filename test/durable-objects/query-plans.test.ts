@@ -84,15 +84,23 @@ describe('ConcertRoom query plans', () => {
     expect(await scansIn(concert.id, statements)).toEqual([]);
   });
 
-  it('scans no line, seat, hold or waitlist table on the waitlist paths: join, read, leave, offers as holds end', async () => {
-    const concert = await openConcert({ seats: 12, price: 10 });
-    const holders = await Promise.all(Array.from({ length: 3 }, () => admittedUser(concert.id)));
+  it('scans no line, seat, hold or waitlist table on the waitlist paths: join (by place in line or not), read, leave, offers as seats come back', async () => {
+    // Three admitted in a window that outlasts the test, who buy every seat; one more fan waits in line.
+    const concert = await openConcert({ seats: 12, price: 10, queue: { admitPerWindow: 3, windowSeconds: 3600 } });
+    const buyers = await Promise.all(Array.from({ length: 3 }, () => admittedUser(concert.id)));
+    const lineUser = uniqueId('line');
+    const inLine = await joinOk(concert.id, lineUser);
     const reservations: string[] = [];
-    for (const [i, holder] of holders.entries()) {
-      const held = await hold(concert.id, holder, [i * 4 + 1, i * 4 + 2, i * 4 + 3, i * 4 + 4]);
+    for (const [i, buyer] of buyers.entries()) {
+      const held = await hold(concert.id, buyer, [i * 4 + 1, i * 4 + 2, i * 4 + 3, i * 4 + 4]);
       expect(held.status).toBe(201);
       reservations.push((await held.json<{ reservationId: string }>()).reservationId);
     }
+    for (const [i, buyer] of buyers.entries()) {
+      expect((await charge(buyer.userToken, 40)).status).toBe(200);
+      expect((await pay(buyer.userToken, reservations[i]!)).status).toBe(201);
+    }
+    expect(inLine.status).toBe('waiting');
     // A waitlist long enough that a scan would not hide behind the planner's small-table shortcuts.
     const prefix = uniqueId('wl');
     const tokens = await Promise.all(Array.from({ length: 300 }, (_, i) => tokenFor(`${prefix}-${i}`)));
@@ -109,14 +117,21 @@ describe('ConcertRoom query plans', () => {
     const statements = await recordStatements(concert.id);
     const late = await tokenFor(uniqueId('late'));
     expect((await api(`/concerts/${concert.id}/waitlist`, { method: 'POST', headers: authed(late), json: { seats: 2 } })).status).toBe(201);
+    const byPlace = await api(`/concerts/${concert.id}/waitlist`, { method: 'POST', headers: authed(await tokenFor(lineUser)), json: { seats: 1 } });
+    expect(await byPlace.json()).toMatchObject({ status: 'waiting', position: 1 });
     expect((await api(`/concerts/${concert.id}/waitlist/me`, { headers: authed(late) })).status).toBe(200);
     expect((await api(`/concerts/${concert.id}/waitlist/me`, { headers: authed(tokens[150]!) })).status).toBe(200);
     expect((await api(`/concerts/${concert.id}/waitlist/me`, { method: 'DELETE', headers: authed(tokens[7]!) })).status).toBe(204);
-    const cancelled = await api(`/reservations/${reservations[0]}`, { method: 'DELETE', headers: authed(holders[0]!.userToken) });
-    expect(cancelled.status).toBe(204);
-    await dueInPostgres({ reservationId: reservations[1]! });
+    for (const [i, buyer] of buyers.slice(0, 2).entries()) {
+      expect((await api(`/reservations/${reservations[i]}/refund`, { method: 'POST', headers: authed(buyer.userToken) })).status).toBe(200);
+    }
+    // An offer lapses: its seats go round again.
+    const offer = await runInDurableObject(room(concert.id), (_instance, state) =>
+      state.storage.sql.exec<{ id: string }>(`SELECT reservation_id AS id FROM waitlist WHERE status = 'offered' LIMIT 1`).one().id,
+    );
+    await dueInPostgres({ reservationId: offer });
     await runInDurableObject(room(concert.id), (_instance, state) => {
-      state.storage.sql.exec(`UPDATE holds SET expires_at = ? WHERE reservation_id = ?`, Date.now() - 1, reservations[1]!);
+      state.storage.sql.exec(`UPDATE holds SET expires_at = ? WHERE reservation_id = ?`, Date.now() - 1, offer);
     });
     await runDurableObjectAlarm(room(concert.id));
     const offered = await runInDurableObject(room(concert.id), (_instance, state) => state.storage.sql.exec(`SELECT COUNT(*) AS n FROM waitlist WHERE status = 'offered'`).one().n);

@@ -132,9 +132,13 @@ export interface RoomView {
   seats: { seatNumber: number; section: string; price: number; status: string }[];
   links: { seat_number: number; reservation_id: string | null }[];
   /** `seq`: the place in line the hold was made through; 0 for a waitlist offer or one adopted from Postgres. */
-  holds: { reservation_id: string; user_id: string; status: string; seq: number }[];
+  holds: { reservation_id: string; user_id: string; status: string; seq: number; created_at: number }[];
   /** In seq order: the order of joining, which admission must follow (FIFO). */
   line: LineRow[];
+  /** When the line sold out (the room's latch), or null while it has not. */
+  soldOutAt: number | null;
+  /** When each waitlist entry (or its latest re-join) was made. */
+  waitlist: { user_id: string; created_at: number }[];
 }
 
 /** One place in a room's line, as its SQLite keeps it. */
@@ -150,8 +154,13 @@ export type LineRow = {
 export function readRoomTables(sql: SqlStorage): Omit<RoomView, 'seats'> {
   return {
     links: sql.exec<{ seat_number: number; reservation_id: string | null }>(`SELECT seat_number, reservation_id FROM seats ORDER BY seat_number`).toArray(),
-    holds: sql.exec<{ reservation_id: string; user_id: string; status: string; seq: number }>(`SELECT reservation_id, user_id, status, seq FROM holds`).toArray(),
+    holds: sql
+      .exec<{ reservation_id: string; user_id: string; status: string; seq: number; created_at: number }>(`SELECT reservation_id, user_id, status, seq, created_at FROM holds`)
+      .toArray(),
     line: sql.exec<LineRow>(`SELECT seq, user_id, status, admitted_at, session_expires_at FROM line ORDER BY seq`).toArray(),
+    soldOutAt:
+      (JSON.parse(sql.exec<{ value: string }>(`SELECT value FROM room_meta WHERE key = 'soldOut'`).toArray()[0]?.value ?? 'null') as { at: number } | null)?.at ?? null,
+    waitlist: sql.exec<{ user_id: string; created_at: number }>(`SELECT user_id, created_at FROM waitlist`).toArray(),
   };
 }
 
@@ -194,6 +203,17 @@ function compareRoom(concertId: string, mine: RoomView, pg: PostgresView): Viola
     const throughLine = (holds.get(reservation.id)?.seq ?? 0) !== 0;
     if (reservation.status === 'confirmed' && (status === 'admitted' || (status === 'waiting' && throughLine))) {
       found.push({ rule: 'a buyer’s session did not end with their payment', detail: { concertId, user: reservation.user, status } });
+    }
+  }
+  // The waitlist opens only once the line has sold out, and from then on seats go only to it (issue 18).
+  for (const entry of mine.waitlist) {
+    if (mine.soldOutAt === null || entry.created_at < mine.soldOutAt) {
+      found.push({ rule: 'a waitlist entry was made before the line sold out', detail: { concertId, entry, soldOutAt: mine.soldOutAt } });
+    }
+  }
+  for (const hold of mine.holds) {
+    if (mine.soldOutAt !== null && hold.seq !== 0 && hold.created_at > mine.soldOutAt) {
+      found.push({ rule: 'a place in line held seats after the line sold out', detail: { concertId, hold, soldOutAt: mine.soldOutAt } });
     }
   }
   return found;

@@ -2,7 +2,7 @@ import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { api } from '../helpers/api.ts';
 import { authed, balanceOf, charge, pay } from '../helpers/balance.ts';
-import { admittedUser, hold, openConcert, tokenFor, type AdmittedUser } from '../helpers/concerts.ts';
+import { admittedUser, hold, openConcert, stats, tokenFor, type AdmittedUser } from '../helpers/concerts.ts';
 import { checkInvariantsAfterEach, expectSeatInvariants } from '../helpers/invariants.ts';
 import { directQuery, openDirectClient } from '../helpers/postgres.ts';
 import { expectProblem } from '../helpers/problem.ts';
@@ -146,23 +146,23 @@ describe('POST /reservations/:id/refund', () => {
     expect(await seatStatuses(concert.id, [1])).toEqual(['available']);
   });
 
-  it('reopens a sold-out concert: a waiting fan is admitted again', async () => {
+  it('never reopens a sold-out line: the waiting fan stays sold_out and the seats go to the waitlist', async () => {
     const concert = await openConcert({ seats: 2, price: 100 });
     const { user, reservationId } = await paidReservation(concert.id, [1, 2], 100);
-    const waiting = await api('/queue/token', { method: 'POST', headers: authed(await tokenFor(`refund-late-${crypto.randomUUID()}`)), json: { concertId: concert.id } });
+    const late = await tokenFor(`refund-late-${crypto.randomUUID()}`);
+    const waiting = await api('/queue/token', { method: 'POST', headers: authed(late), json: { concertId: concert.id } });
     expect(waiting.status).toBe(201);
     const { token } = await waiting.json<{ token: string }>();
     const soldOut = await api('/queue/status', { headers: { 'Queue-Token': token } });
-    expect(await soldOut.json()).toMatchObject({ status: 'sold_out' });
+    expect(await soldOut.json()).toMatchObject({ status: 'sold_out', waitlist: 'open' });
 
     expect((await refund(user.userToken, reservationId)).status).toBe(200);
-    // The room admits again by itself (its window has room left).
-    let status = '';
-    for (let attempt = 0; attempt < 50 && status !== 'admitted'; attempt++) {
-      status = (await (await api('/queue/status', { headers: { 'Queue-Token': token } })).json<{ status: string }>()).status;
-      if (status !== 'admitted') await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-    expect(status).toBe('admitted');
+    expect(await (await api('/queue/status', { headers: { 'Queue-Token': token } })).json()).toMatchObject({ status: 'sold_out', waitlist: 'open' });
+    expect(await stats(concert.id)).toMatchObject({ soldOut: true, waiting: 1, seats: { available: 2 } });
+    // The late fan takes them through the waitlist instead: offered at once.
+    const joined = await api(`/concerts/${concert.id}/waitlist`, { method: 'POST', headers: authed(late), json: { seats: 2 } });
+    expect(joined.status).toBe(201);
+    expect(await joined.json()).toMatchObject({ status: 'offered', offer: { seats: [{ seatNumber: 1 }, { seatNumber: 2 }] } });
   });
 
   it('races a refund against another fan’s holds and payment of the same seats: each seat sold at most once, every point accounted for', async () => {

@@ -99,7 +99,8 @@ describe('estimateWaitSeconds', () => {
     expect(estimateWaitSeconds(251, snap({ windowStartedAt: null }), 940_000)).toBe(70);
   });
 
-  it('reports sold_out instead of a wait once nothing is left', () => {
-    expect(waitingStatus(300, snap({ soldOut: true }), 0)).toMatchObject({ status: 'sold_out', estimatedWaitSeconds: 0 });
+  it('reports sold_out, with the waitlist open, instead of a wait once nothing is left', () => {
+    expect(waitingStatus(300, snap({ soldOut: true }), 0)).toMatchObject({ status: 'sold_out', estimatedWaitSeconds: 0, waitlist: 'open' });
+    expect(waitingStatus(300, snap({ soldOut: false }), 0)).not.toHaveProperty('waitlist');
   });
 });

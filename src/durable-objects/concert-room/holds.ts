@@ -21,6 +21,8 @@ export interface HoldRequest {
   seatNumbers: readonly number[];
   holdSeconds: number;
   now: number;
+  /** The line has sold out (the room's latch): seats that come back are the waitlist's, not the line's. */
+  soldOut?: boolean;
 }
 
 export type HoldDecision =
@@ -50,6 +52,9 @@ export function decideHold(sql: SqlStorage, line: LineRow | undefined, request: 
   if (line.status === 'waiting') return { ok: false, reason: 'NOT_ADMITTED', detail: 'You have not been admitted yet' };
   if (line.status !== 'admitted' || line.session_expires_at === null || line.session_expires_at <= now) {
     return { ok: false, reason: 'NOT_ADMITTED', detail: 'Your shopping session has ended' };
+  }
+  if (request.soldOut) {
+    return { ok: false, reason: 'NOT_ADMITTED', detail: 'Sold out: seats that come back are offered through the waitlist (POST /concerts/{id}/waitlist)' };
   }
 
   const placeholders = request.seatNumbers.map(() => '?').join(', ');

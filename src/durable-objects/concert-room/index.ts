@@ -28,16 +28,19 @@ import {
   findBySeq,
   fixDraw,
   findByUser,
+  fixedShuffle,
   joinLine,
+  latchSoldOut,
   lineStats,
   nextAdmissionAt,
   nextSessionExpiry,
   openingState,
   peekOpening,
+  readSoldOut,
   snapshot,
   statusOf,
 } from './line.ts';
-import { shuffleCommitment } from '../../lib/opening-shuffle.ts';
+import { rankOfPlace, shuffleCommitment } from '../../lib/opening-shuffle.ts';
 import { forgetCachedMeta, readMeta, writeMeta } from './meta.ts';
 import { DEFAULT_QUEUE_CONFIG, rankOf, waitingStatus, type AdmissionSnapshot, type OpeningOrder, type QueueConfig, type QueueStatus } from './model.ts';
 import { QUEUE_TOKEN_TTL_SECONDS } from '../../lib/queue-token.ts';
@@ -456,7 +459,12 @@ export class ConcertRoom extends DurableObject<Env> {
     const now = Date.now();
     const concertId = this.ctx.id.name!;
     const decision = this.change(() => {
-      const outcome = decideHold(this.sql, findBySeq(this.sql, request.seq), { ...request, holdSeconds: this.config().holdSeconds, now });
+      const outcome = decideHold(this.sql, findBySeq(this.sql, request.seq), {
+        ...request,
+        holdSeconds: this.config().holdSeconds,
+        now,
+        soldOut: this.soldOut(),
+      });
       return { ...outcome, touched: { seats: outcome.ok } };
     });
     if (!decision.ok) {
@@ -676,8 +684,8 @@ export class ConcertRoom extends DurableObject<Env> {
 
   /**
    * Refunds a paid reservation (issue 13; `userId` null for an admin): Postgres decides and credits in
-   * one statement on the room's pool, then the room frees the seats, which can be held again at once
-   * (and a sold-out concert admits again). A retry after a lost reply finds it refunded and frees the
+   * one statement on the room's pool, then the room frees the seats: to the admitted fans while the
+   * line has not sold out, to waitlist offers once it has (it never re-opens). A retry after a lost reply finds it refunded and frees the
    * seats here too; until then, reconciliation does.
    */
   async refund(request: { reservationId: string; userId: string | null; byAdmin: boolean }): Promise<RefundResult> {
@@ -712,17 +720,31 @@ export class ConcertRoom extends DurableObject<Env> {
   // ---- Waitlist (issue 13) ------------------------------------------------------------------
 
   /**
-   * Puts a fan on the waitlist of this sold-out concert (no seat available now), or returns their
-   * live entry: see `joinWaitlist` in waitlist.ts for the rules.
+   * Puts a fan on the waitlist of this sold-out concert (the line's latch, see `latchSoldOut`), or
+   * returns their live entry: see `joinWaitlist` in waitlist.ts for the rules. A new entry is offered
+   * any seat already back (a refund nobody was waiting for) in the same change.
    */
   async joinWaitlist(request: { userId: string; seats: number; together: boolean }): Promise<WaitlistJoinResult> {
     if (!(await this.ready())) return { ok: false, reason: 'CONCERT_NOT_FOUND' };
-    const outcome = this.change(() => ({ ...joinWaitlist(this.sql, { ...request, now: Date.now() }), touched: {} }));
+    const outcome = this.change(() => {
+      const now = Date.now();
+      const joined = joinWaitlist(this.sql, { ...request, now, soldOut: latchSoldOut(this.sql, now), lineRank: this.unservedRank(request.userId) });
+      return { ...joined, touched: { offers: joined.ok && joined.created } };
+    });
+    await this.settle();
     if (!outcome.ok) {
       const { touched: _touched, ...refusal } = outcome;
       return refusal;
     }
-    return { ok: true, created: outcome.created, entry: entryView(this.sql, outcome.row) };
+    return { ok: true, created: outcome.created, entry: entryView(this.sql, findEntry(this.sql, request.userId) ?? outcome.row) };
+  }
+
+  /** The admission rank of `userId`'s place in line (drawn or by arrival), unless they bought through it. */
+  private unservedRank(userId: string): number | null {
+    const place = findByUser(this.sql, userId);
+    if (!place || place.status === 'completed') return null;
+    const shuffle = fixedShuffle(this.sql, this.config());
+    return shuffle ? rankOfPlace(shuffle, place.seq) : place.seq;
   }
 
   /** A fan's waitlist entry: its status, its position while waiting, its offer while offered. */
@@ -937,10 +959,12 @@ export class ConcertRoom extends DurableObject<Env> {
    * Runs one state change in a synchronous transaction and forgets every view derived from the old
    * state. `work` says what it touched, for the announcements `settle()` makes afterwards.
    *
-   * Seats the change freed (expiry, cancel, refund, a failed write, reconciliation: whatever made a
-   * seat available) go to the waitlist first, in the same transaction: offers are decided and their
-   * seats marked held before anything else can run, so only seats no entry can take are left for
-   * the line, and no new hold can race an offer for a seat. `settle()` writes the offers.
+   * The change that sells the line out latches it (see `latchSoldOut`), in the same transaction.
+   * From then on, seats a change frees (expiry, cancel, refund, a lapsed offer, a failed write,
+   * reconciliation: whatever made a seat available) go to the waitlist, in the same transaction:
+   * offers are decided and their seats marked held before anything else can run, so no hold can race
+   * an offer for a seat (and the line, latched, neither admits nor holds). Before the latch, freed
+   * seats stay available to the fans the line admits. `settle()` writes the offers.
    */
   private change<T extends { touched: Touched }>(work: () => T): T {
     let result: T;
@@ -949,6 +973,7 @@ export class ConcertRoom extends DurableObject<Env> {
       result = this.ctx.storage.transactionSync(() => {
         const freed = seatsFreedTick(this.sql);
         const done = work();
+        latchSoldOut(this.sql, Date.now());
         if (done.touched.offers || seatsFreedTick(this.sql) !== freed) offers = this.offerSeats(Date.now());
         return done;
       });
@@ -968,8 +993,12 @@ export class ConcertRoom extends DurableObject<Env> {
     return result;
   }
 
-  /** Inside `change()`: offers the available seats to waiting entries, unless a failed offer paused them. */
+  /**
+   * Inside `change()`: offers the available seats to waiting entries once the line has sold out,
+   * unless a failed offer paused them. Before that they stay for the fans the line admits.
+   */
   private offerSeats(now: number): WaitlistOffer[] {
+    if (!readSoldOut(this.sql)) return [];
     const pausedUntil = readMeta<number | null>(this.sql, 'waitlistRetryAt') ?? null;
     if (pausedUntil !== null && pausedUntil > now) return [];
     return decideOffers(this.sql, { now, offerSeconds: this.config().waitlistOfferSeconds });
@@ -1228,8 +1257,12 @@ export class ConcertRoom extends DurableObject<Env> {
     return readMeta<number>(this.sql, 'salesOpenAt') ?? Number.POSITIVE_INFINITY;
   }
 
+  /**
+   * Whether the line has sold out: latched at the end of the change that sold it out (see
+   * `latchSoldOut`), and already true inside that change, so its own admission step stops too.
+   */
   private soldOut(): boolean {
-    return isSoldOut(this.sql);
+    return readSoldOut(this.sql) !== undefined || isSoldOut(this.sql);
   }
 
   private snapshot(): AdmissionSnapshot {

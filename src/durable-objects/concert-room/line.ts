@@ -2,6 +2,7 @@
 // decision is made without an await in the middle and can be tested without HTTP.
 import { newShuffleSeed, placeOfRank, type OpeningShuffle } from '../../lib/opening-shuffle.ts';
 import { counter, counters, readMeta, writeMeta } from './meta.ts';
+import { isSoldOut } from './seats.ts';
 import { waitingStatus, type AdmissionSnapshot, type QueueConfig, type QueueStatus } from './model.ts';
 
 export type LineRow = {
@@ -71,6 +72,34 @@ export function fixDraw(sql: SqlStorage, config: QueueConfig, salesOpenAt: numbe
   const prequeueSize = config.openingOrder === 'shuffle' && !alreadyAdmitting ? lineLength(sql) : 0;
   writeMeta(sql, OPENING_KEY, { ...opening, prequeueSize } satisfies OpeningState);
   return true;
+}
+
+/**
+ * The moment the line sold out (no seat available or held), kept for good: a seat that comes back
+ * afterwards (refund, cancel, lapsed offer) goes to the waitlist, never to a re-opened line, so
+ * nobody admitted later can take it ahead of the fans the waitlist ranks first.
+ */
+export interface SoldOutLatch {
+  at: number;
+  /** Places handed out when it sold out: these (and only these) rank on the waitlist by their place. */
+  lineLength: number;
+}
+
+const SOLD_OUT_KEY = 'soldOut';
+
+/** The sold-out latch, once set. */
+export const readSoldOut = (sql: SqlStorage): SoldOutLatch | undefined => readMeta<SoldOutLatch>(sql, SOLD_OUT_KEY);
+
+/**
+ * Sets the sold-out latch when the line has just sold out, and returns it once set; never clears it.
+ * The room calls it at the end of every change, in the same transaction. Call inside a transaction.
+ */
+export function latchSoldOut(sql: SqlStorage, now: number): SoldOutLatch | undefined {
+  const latched = readSoldOut(sql);
+  if (latched || !isSoldOut(sql)) return latched;
+  const made: SoldOutLatch = { at: now, lineLength: lineLength(sql) };
+  writeMeta(sql, SOLD_OUT_KEY, made);
+  return made;
 }
 
 /** Places handed out so far (seq runs 1..n without gaps): one b-tree step over the primary key. */

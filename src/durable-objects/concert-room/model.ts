@@ -63,6 +63,11 @@ export interface QueueStatus {
    * drawn at opening; `estimatedWaitSeconds` counts until opening.
    */
   randomizedAtOpening?: true;
+  /**
+   * Present ('open') with `sold_out`: the line will admit nobody more, and the fan may join the
+   * waitlist, where a place in line that did not buy ranks ahead of everyone who joins without one.
+   */
+  waitlist?: 'open';
 }
 
 /**
@@ -140,6 +145,6 @@ export function waitingStatus(seq: number, snapshot: AdmissionSnapshot, now: num
     return { status: 'waiting', position: seq, estimatedWaitSeconds: untilOpening, sessionExpiresAt: null, randomizedAtOpening: true };
   }
   const position = Math.max(1, rankOf(seq, snapshot) - snapshot.watermark);
-  if (snapshot.soldOut) return { status: 'sold_out', position, estimatedWaitSeconds: 0, sessionExpiresAt: null };
+  if (snapshot.soldOut) return { status: 'sold_out', position, estimatedWaitSeconds: 0, sessionExpiresAt: null, waitlist: 'open' };
   return { status: 'waiting', position, estimatedWaitSeconds: estimateWaitSeconds(position, snapshot, now), sessionExpiresAt: null };
 }

@@ -2,6 +2,7 @@
 // table, its counters, its position index (a Fenwick tree) and the trigger that makes an entry
 // follow its offer's hold are in schema.ts, step 4.
 import { MAX_SEATS_PER_USER, placeHold, seatsOwnedBy, type HeldSeat, type PlacedHold } from './holds.ts';
+import type { SoldOutLatch } from './line.ts';
 import { counter, counters } from './meta.ts';
 
 export type WaitlistStatus = 'waiting' | 'offered' | 'accepted' | 'expired' | 'left';
@@ -65,19 +66,34 @@ export function findEntry(sql: SqlStorage, userId: string): WaitlistRow | undefi
 
 /**
  * Puts `userId` on the waitlist for `seats` seats (adjacent ones if `together`), or returns their
- * entry while it is live (waiting or offered): one entry per user, however often they join. An
- * entry that ended (accepted, expired, left) is replaced by a new one at the back. Only when no seat
- * is available: the waitlist is for seats coming back, not for seats anyone can hold now. The owner's
+ * entry while it is live (waiting or offered): one entry per user, however often they join. Only once
+ * the line has sold out (`soldOut`, the room's latch): until then every seat that comes back goes to
+ * the fans the line admits, and the waitlist would be a way round the line.
+ *
+ * Order: a fan whose place in line did not buy (`lineRank`, their admission rank, drawn or by
+ * arrival) ranks by that place among the first `soldOut.lineLength` orders, so everyone the line
+ * left without a seat comes before anyone who joins without a place, in line order. Anyone else, and
+ * anyone whose entry ended (accepted, expired, left) and joins again, goes to the back. The owner's
  * seats held or bought plus `seats` must stay within the per-user cap. Call inside transactionSync.
  */
-export function joinWaitlist(sql: SqlStorage, request: { userId: string; seats: number; together: boolean; now: number }): JoinWaitlistOutcome {
+export function joinWaitlist(
+  sql: SqlStorage,
+  request: { userId: string; seats: number; together: boolean; now: number; soldOut: SoldOutLatch | undefined; lineRank: number | null },
+): JoinWaitlistOutcome {
   const existing = findEntry(sql, request.userId);
   if (existing && (existing.status === 'waiting' || existing.status === 'offered')) return { ok: true, row: existing, created: false };
-  if (counter(sql, 'seat:available') > 0) return { ok: false, reason: 'WAITLIST_NOT_OPEN' };
+  if (!request.soldOut) return { ok: false, reason: 'WAITLIST_NOT_OPEN' };
   const owned = seatsOwnedBy(sql, request.userId);
   if (owned + request.seats > MAX_SEATS_PER_USER) return { ok: false, reason: 'HOLD_LIMIT', limit: MAX_SEATS_PER_USER, owned };
+  const lineBand = request.soldOut.lineLength;
+  const { lineRank } = request;
+  // An entry made before the latch existed may sit on a line rank's order: that fan then joins at the back.
+  const byPlace =
+    existing === undefined && lineRank !== null && lineRank >= 1 && lineRank <= lineBand && sql.exec(`SELECT 1 FROM waitlist WHERE seq_order = ?`, lineRank).toArray().length === 0
+      ? lineRank
+      : null;
   // MAX over the unique index is one b-tree step.
-  const order = sql.exec<{ next: number }>(`SELECT COALESCE(MAX(seq_order), 0) + 1 AS next FROM waitlist`).one().next;
+  const order = byPlace ?? Math.max(sql.exec<{ top: number | null }>(`SELECT MAX(seq_order) AS top FROM waitlist`).one().top ?? 0, lineBand) + 1;
   if (order > MAX_WAITLIST_ORDER) throw new Error('waitlist order exhausted');
   const row = sql
     .exec<WaitlistRow>(
