@@ -40,8 +40,8 @@ const rules =
   'The waitlist opens when the concert’s line sells out: no seat available or held. Until then it answers 409 WAITLIST_NOT_OPEN, ' +
   'and seats that come back go to the fans the line admits. From sell-out the line admits nobody more, fans still in it are told ' +
   '`sold_out` (with `waitlist: "open"`), and every seat that comes back (an expired or cancelled hold, a refund, a lapsed offer) is ' +
-  'offered here, never to a re-opened line. Order: a fan whose place in line did not buy ranks by that place (its drawn rank, if ' +
-  'the concert had a draw), ahead of everyone who joins without one; then by joining. Seats are offered in that order, first-fit, ' +
+  'offered here, never to a re-opened line. Order: a fan whose place in line (taken before the sell-out) did not buy ranks by ' +
+  'that place (its drawn rank, if the concert had a draw), ahead of everyone who joins without one; then by joining. Seats are offered in that order, first-fit, ' +
   'as a hold made for you that lasts the concert’s `waitlistOfferSeconds` (default 120): pay it with POST /payment, or it passes ' +
   'to the next fan. ';
 
