@@ -335,6 +335,25 @@ export async function settleHoldWrite(sql: Sql, hold: NewHold): Promise<boolean>
 }
 
 /**
+ * The reservation's status in Postgres once a payment attempt with `fenced.fence` is settled: the
+ * balance is fenced at it first (one READ COMMITTED batch, as in {@link readPaymentOf}), so that
+ * payment can no longer commit behind this answer. What a room follows for a payment whose reply and
+ * read-back were lost: the payment row alone does not say the seats are sold, since a refund may have
+ * come since. Undefined when there is no such reservation.
+ */
+export async function settledStatusOf(
+  sql: Sql,
+  reservationId: string,
+  fenced: { userId: string; fence: number | null },
+): Promise<ReservationState | undefined> {
+  const read = sql.query(`SELECT status FROM reservations WHERE id = $1::uuid`, [reservationId]);
+  const results = fenced.fence
+    ? await sql.transaction([sql.query(`UPDATE balances SET fence = GREATEST(fence, $2) WHERE user_id = $1`, [fenced.userId, fenced.fence]), read])
+    : [await read];
+  return (results.at(-1) as { status: ReservationState }[])[0]?.status;
+}
+
+/**
  * A payment that Postgres has for the reservation, as the payment statement answered it (same body
  * bytes), for reading back a payment whose reply was lost; undefined when it was not paid. With the
  * lock's fence, the balance is fenced at it first, so a payment statement still on its way can no

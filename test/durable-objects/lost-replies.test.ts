@@ -1,9 +1,10 @@
+import { runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
-import { uniqueId } from '../helpers/api.ts';
-import { admittedUser, hold, openConcert, seatMap } from '../helpers/concerts.ts';
+import { api, uniqueId } from '../helpers/api.ts';
+import { admittedUser, hold, openConcert, room, seatMap } from '../helpers/concerts.ts';
 import { clearFault, setFault, type FaultOptions } from '../helpers/faults.ts';
 import { checkInvariantsAfterEach, expectLedgerMatchesBalance, expectSeatInvariants } from '../helpers/invariants.ts';
-import { charge, pay } from '../helpers/balance.ts';
+import { authed, charge, pay } from '../helpers/balance.ts';
 import { directQuery } from '../helpers/postgres.ts';
 
 checkInvariantsAfterEach();
@@ -132,5 +133,42 @@ describe('a payment whose reply is lost after it committed', () => {
     expect(await expectLedgerMatchesBalance(fan.userId)).toBe(9_500);
     await eventually(concert.id, 3, 'sold');
     await expectSeatInvariants(concert.id);
+  });
+});
+
+/** The room's background resolution of a payment it could not confirm, run to its end (it first pauses 500 ms). */
+const resolvePayment = (concertId: string, request: { userId: string; reservationId: string; fence: number | null }) =>
+  runInDurableObject(room(concertId), (instance) =>
+    (instance as unknown as { resolvePaymentLater(r: typeof request): Promise<void> }).resolvePaymentLater(request),
+  );
+
+describe('a refund racing a payment whose reply and read-back were lost', () => {
+  it('leaves the seats available: the room follows Postgres (refunded), not the payment row', async () => {
+    const { concert, fan, reservationId } = await fanWithHold();
+    // Only statements that name payments lose their replies: the payment and the room's read-back of it.
+    await setFault('neon', 'cut-replies', { match: 'payments' });
+    try {
+      const lost = await pay(fan.userToken, reservationId);
+      expect(lost.status).toBe(503);
+      await lost.arrayBuffer();
+      // The fan looks, sees it paid, and refunds before the room has learnt of the payment.
+      const read = await api(`/reservations/${reservationId}`, { headers: authed(fan.userToken) });
+      expect(await read.json()).toMatchObject({ status: 'confirmed' });
+      const refunded = await api(`/reservations/${reservationId}/refund`, { method: 'POST', headers: authed(fan.userToken) });
+      expect(refunded.status).toBe(200);
+      await refunded.arrayBuffer();
+    } finally {
+      await clearFault('neon');
+    }
+    // Postgres answers again: the room's resolution of the lost payment runs now.
+    await resolvePayment(concert.id, { userId: fan.userId, reservationId, fence: null });
+
+    expect(await reservationsOf(fan.userId)).toEqual([{ id: reservationId, status: 'refunded' }]);
+    expect((await seatMap(concert.id)).find((s) => s.seatNumber === 3)?.status).toBe('available');
+    await expectSeatInvariants(concert.id);
+    // And anyone can have the seat again.
+    const next = await admittedUser(concert.id);
+    expect((await hold(concert.id, next, [3])).status).toBe(201);
+    expect(await expectLedgerMatchesBalance(fan.userId)).toBe(10_000);
   });
 });

@@ -145,15 +145,24 @@ export function releaseHold(sql: SqlStorage, reservationId: string, status: 'exp
 }
 
 /** The hold was paid: its seats are sold for good. */
-export function confirmHold(sql: SqlStorage, reservationId: string): void {
+export function confirmHold(sql: SqlStorage, reservationId: string): boolean {
+  // Only a live hold becomes sold: a late word of its payment must not undo a refund (or an end) since.
+  const status = sql.exec<{ status: string }>(`SELECT status FROM holds WHERE reservation_id = ?`, reservationId).toArray()[0]?.status;
+  if (status === 'confirmed') return true;
+  if (status !== 'pending' && status !== 'held') return false;
   sql.exec(`UPDATE holds SET status = 'confirmed' WHERE reservation_id = ?`, reservationId);
   sql.exec(`UPDATE seats SET status = 'sold' WHERE reservation_id = ?`, reservationId);
+  return true;
 }
 
-/** Postgres refunded the paid hold: its seats return to the map (those still bound to it). */
+/**
+ * Postgres refunded the paid hold: its seats return to the map (those still bound to it). The room
+ * may still have it held, when the payment's reply was lost and the fan refunded before the room learnt
+ * of the payment.
+ */
 export function refundHold(sql: SqlStorage, reservationId: string): void {
-  sql.exec(`UPDATE holds SET status = 'refunded' WHERE reservation_id = ? AND status = 'confirmed'`, reservationId);
-  sql.exec(`UPDATE seats SET status = 'available', reservation_id = NULL WHERE reservation_id = ? AND status = 'sold'`, reservationId);
+  sql.exec(`UPDATE holds SET status = 'refunded' WHERE reservation_id = ? AND status IN ('pending', 'held', 'confirmed')`, reservationId);
+  sql.exec(`UPDATE seats SET status = 'available', reservation_id = NULL WHERE reservation_id = ? AND status IN ('held', 'sold')`, reservationId);
 }
 
 /** Live holds whose time is up at `now`. Pending ones are left to the request that made them. */

@@ -10,6 +10,7 @@ import {
   insertHold,
   payReservation,
   readPaymentOf,
+  settledStatusOf,
   refundReservation,
   SeatConflictError,
   settleHoldWrite,
@@ -620,7 +621,7 @@ export class ConcertRoom extends DurableObject<Env> {
    * session ends (DESIGN.md §3). Returns the place whose session ended, if one did.
    */
   private soldHere(reservationId: string, now: number): number | undefined {
-    confirmHold(this.sql, reservationId);
+    if (!confirmHold(this.sql, reservationId)) return undefined;
     const owner = holdStatus(this.sql, reservationId)?.userId;
     return owner === undefined ? undefined : completeSession(this.sql, owner, now);
   }
@@ -649,10 +650,21 @@ export class ConcertRoom extends DurableObject<Env> {
     await this.settle();
   }
 
-  /** A payment whose commit could not be confirmed: the seats are sold as soon as Postgres shows it paid. */
+  /**
+   * A payment whose commit could not be confirmed: the room follows Postgres's status once it can be
+   * read. Confirmed: the seats are sold. Refunded (the fan saw it paid and refunded meanwhile): they
+   * stay or become available, never sold.
+   */
   private async resolvePaymentLater(request: { userId: string; reservationId: string; fence: number | null }): Promise<void> {
-    const paid = await this.askAgainLater(() => readPaymentOf(createSql(this.env), request.reservationId, request));
-    if (paid) await this.sold(request.reservationId);
+    const status = await this.askAgainLater(() => settledStatusOf(createSql(this.env), request.reservationId, request));
+    if (status === 'confirmed') await this.sold(request.reservationId);
+    else if (status === 'refunded') {
+      this.change(() => {
+        refundHold(this.sql, request.reservationId);
+        return { touched: { seats: true } };
+      });
+      await this.settle();
+    }
   }
 
   /** Cancels a live hold of `userId`'s; Postgres decides first, the room follows. */
