@@ -2,7 +2,23 @@ import { runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { api } from '../helpers/api.ts';
 import { authed, charge, pay } from '../helpers/balance.ts';
-import { adminHeaders, admittedUser, dayFromNow, DEFAULT_CONCERT_DAYS_AHEAD, hold, openConcert, room, seatMap, stats, tokenFor, type AdmittedUser } from '../helpers/concerts.ts';
+import { decodeJwt } from 'jose';
+import { rankOfPlace } from '../../src/lib/opening-shuffle.ts';
+import {
+  adminHeaders,
+  admittedUser,
+  createConcert,
+  dayFromNow,
+  DEFAULT_CONCERT_DAYS_AHEAD,
+  hold,
+  joinOk,
+  openConcert,
+  room,
+  seatMap,
+  stats,
+  tokenFor,
+  type AdmittedUser,
+} from '../helpers/concerts.ts';
 import { dueInPostgres } from '../helpers/expiry.ts';
 import { checkInvariantsAfterEach } from '../helpers/invariants.ts';
 import { directQuery } from '../helpers/postgres.ts';
@@ -251,6 +267,43 @@ describe('the waitlist and the line', () => {
     expect(await entryOf(concert.id, idleFan)).toMatchObject({ status: 'waiting', position: 1 });
     expect(seatNumbers(await entryOf(concert.id, line[0]!))).toEqual([1]);
     expect(await entryOf(concert.id, newcomer)).toMatchObject({ status: 'waiting', position: 4 });
+  });
+
+  it('ranks the line’s fans by their drawn rank, not their arrival, when the concert had an opening draw', async () => {
+    const concert = await createConcert({ seats: 2, price: 10, queue: { openingOrder: 'shuffle', admitPerWindow: 2, windowSeconds: 3600 } });
+    const prefix = `draw-${crypto.randomUUID()}`;
+    const early: { userId: string; token: string; seq: number }[] = [];
+    for (let i = 0; i < 10; i++) {
+      const body = await joinOk(concert.id, `${prefix}-${i}`);
+      early.push({ userId: `${prefix}-${i}`, token: body.token, seq: decodeJwt(body.token).seq as number });
+    }
+    expect(await runDurableObjectAlarm(room(concert.id))).toBe(true); // sales open: the draw, then ranks 1 and 2 go in
+    const { seed } = await (await api(`/concerts/${concert.id}/opening`)).json<{ seed: string }>();
+    const rank = (seq: number) => rankOfPlace({ seed, prequeueSize: 10 }, seq);
+
+    const [first, second] = [...early].sort((a, b) => rank(a.seq) - rank(b.seq));
+    const held = await Promise.all(
+      [first!, second!].map(async (fan, i) => {
+        const user = { userId: fan.userId, userToken: await tokenFor(fan.userId), queueToken: fan.token };
+        const response = await hold(concert.id, user, [i + 1]);
+        expect(response.status).toBe(201);
+        return { user, reservationId: (await response.json<{ reservationId: string }>()).reservationId };
+      }),
+    );
+    await payAll(held);
+    const newcomer = await waiting(concert.id, 1, false, 'newcomer');
+
+    // The eight left in line join in arrival order; the waitlist orders them by their drawn rank.
+    const left = early.filter((fan) => fan !== first && fan !== second);
+    for (const fan of left) {
+      expect((await joinWaitlist(concert.id, { userId: fan.userId, token: await tokenFor(fan.userId) }, { seats: 1 })).status).toBe(201);
+    }
+    const byRank = [...left].sort((a, b) => rank(a.seq) - rank(b.seq));
+    expect(byRank.map((fan) => fan.seq)).not.toEqual(left.map((fan) => fan.seq));
+    for (const [i, fan] of byRank.entries()) {
+      expect(await entryOf(concert.id, { userId: fan.userId, token: await tokenFor(fan.userId) })).toMatchObject({ position: i + 1 });
+    }
+    expect(await entryOf(concert.id, newcomer)).toMatchObject({ position: 9 });
   });
 
   it('offers a seat freed after sell-out to the waitlist, never re-opening the line', async () => {
