@@ -145,6 +145,7 @@ const CONNECTION_TEXT: Record<Connection, string> = {
   connecting: 'Connecting…',
   live: 'Live',
   polling: 'Reconnecting — checking every few seconds',
+  replaced: 'Following live in another tab — this one checks every few seconds',
 };
 
 function Waiting({

@@ -2,6 +2,13 @@ import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { WS_SEQ_HEADER, WS_USER_HEADER } from '../durable-objects/concert-room/index.ts';
 import type { AdmissionSnapshot } from '../durable-objects/concert-room/model.ts';
+import {
+  FAR_BACK_PUSH_INTERVAL_MS,
+  FAR_BACK_WINDOWS,
+  MAX_SOCKETS_PER_PLACE,
+  SOCKET_REPLACED_CLOSE_CODE,
+  SOCKET_REPLACED_REASON,
+} from '../durable-objects/concert-room/sockets.ts';
 import { publishSnapshot, readSnapshot } from '../lib/edge-cache.ts';
 import { AppError } from '../lib/errors.ts';
 import { logJson } from '../lib/logging.ts';
@@ -164,8 +171,30 @@ export function registerQueueRoutes(app: App): void {
     return c.json(status, 200);
   });
 
-  // WebSocket upgrades are not JSON routes; documented in the README and DESIGN.md. The queue token
+  // WebSocket upgrades are not JSON routes, so the document gets the path by hand. The queue token
   // comes as a subprotocol (see wsQueueToken); only the verified place in line reaches the room.
+  app.openAPIRegistry.registerPath({
+    method: 'get',
+    path: '/queue/ws',
+    tags: ['queue'],
+    summary: 'The queue WebSocket: pushes the GET /queue/status object whenever it changes (and waitlist_offer messages)',
+    description: [
+      `Open as a WebSocket with the subprotocols \`${WS_PROTOCOL}\` and \`${WS_TOKEN_PROTOCOL_PREFIX}<queue token>\` (\`?token=\` still works, deprecated).`,
+      'Send the text `status` to be sent your status at once (at most once a second).',
+      `At most ${MAX_SOCKETS_PER_PLACE} sockets stay open per place in line: opening another closes the oldest with close code`,
+      `**${SOCKET_REPLACED_CLOSE_CODE} "${SOCKET_REPLACED_REASON}"**; a client must not reconnect on that code (a newer socket took its place).`,
+      `A place more than ${FAR_BACK_WINDOWS} admission windows from the front is pushed its position at most once every`,
+      `${FAR_BACK_PUSH_INTERVAL_MS / 1000} s; nearer places and changes of status (admitted, sold_out, …) are pushed at once.`,
+    ].join(' '),
+    responses: {
+      101: { description: 'Switching protocols: the socket is open and its first message is the current status' },
+      400: problemResponse('No frontrow.v1 subprotocol offered (VALIDATION_FAILED)'),
+      401: problemResponse('Missing, invalid or expired queue token (INVALID_QUEUE_TOKEN)'),
+      404: problemResponse('No such concert (CONCERT_NOT_FOUND)'),
+      426: problemResponse('Not a WebSocket upgrade (UPGRADE_REQUIRED)'),
+      429: problemResponse('Too many socket opens (RATE_LIMITED, with Retry-After)'),
+    },
+  });
   app.get('/queue/ws', async (c) => {
     if (c.req.header('Upgrade')?.toLowerCase() !== 'websocket') {
       throw new AppError(426, 'UPGRADE_REQUIRED', 'Upgrade required', 'Open this URL as a WebSocket', { headers: { Upgrade: 'websocket' } });

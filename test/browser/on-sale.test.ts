@@ -190,6 +190,41 @@ describe('web front', () => {
     await expectVisible(fan.getByRole('heading', { name: /Choose up to 4 seats/ }));
   });
 
+  it('does not reconnect a queue socket the room replaced (close code 4008), and keeps the fan informed by polling', async () => {
+    const title = `Replaced ${randomUUID().slice(0, 8)}`;
+    const date = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
+    const created = await fetch(`${webUrl}/admin/concerts`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${adminToken}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({
+        title,
+        venue: 'Hall R',
+        date,
+        startsAt: `${date}T23:00:00Z`,
+        salesOpenAt: new Date(Date.now() - 60_000).toISOString(),
+        seats: { count: 4, price: 10 },
+        queue: { paused: true },
+      }),
+    });
+    expect(created.status).toBe(201);
+
+    const fan = await newVisitor();
+    let opened = 0;
+    // As the room does when the same place opens a fifth socket elsewhere.
+    await fan.routeWebSocket(/\/queue\/ws$/, (socket) => {
+      opened++;
+      void socket.close({ code: 4008, reason: 'replaced' });
+    });
+    await signInFan(fan, `fan-r-${randomUUID()}`);
+    await fan.getByLabel('Date').fill(date);
+    await joinLine(fan, title);
+    await expectText(fan.getByTestId('connection'), /another tab/);
+    // The page's reconnect delay is 0.5–10 s: a page that reconnected would have opened again by then.
+    await fan.waitForTimeout(3_000);
+    expect(opened).toBe(1);
+    await expectVisible(fan.getByTestId('paused'));
+  });
+
   it('shows a sold-out fan the waitlist offer pushed on its socket, and takes it to a paid seat', async () => {
     const title = `Waitlist ${randomUUID().slice(0, 8)}`;
     const date = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);

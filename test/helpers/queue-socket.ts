@@ -14,10 +14,17 @@ export async function openQueueSocket(queueToken: string) {
   expect(response.status).toBe(101);
   const ws = response.webSocket!;
   const messages: PushedStatus[] = [];
+  /** Set once the server closed the socket. */
+  let closed: { code: number; reason: string } | undefined;
   let notify: () => void = () => {};
+  let notifyClosed: () => void = () => {};
   ws.addEventListener('message', (event) => {
     messages.push(JSON.parse(event.data as string) as PushedStatus);
     notify();
+  });
+  ws.addEventListener('close', (event) => {
+    closed = { code: event.code, reason: event.reason };
+    notifyClosed();
   });
   ws.accept();
   /** Resolves once `done(messages)` holds, or rejects after `ms`. */
@@ -39,6 +46,19 @@ export async function openQueueSocket(queueToken: string) {
     next: (count: number) => until((received) => received.length >= count, `message ${count}`),
     /** Resolves once a message with `status` has arrived. */
     waitFor: (status: string) => until((received) => received.some((m) => m.status === status), `"${status}" push`),
+    /** How the server closed the socket, once it has. */
+    closed: () => closed,
+    /** Resolves with the close code and reason once the server has closed the socket. */
+    waitForClose: (ms = 5_000) =>
+      new Promise<{ code: number; reason: string }>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('socket not closed')), ms);
+        notifyClosed = () => {
+          if (!closed) return;
+          clearTimeout(timer);
+          resolve(closed);
+        };
+        notifyClosed();
+      }),
     /** Resolves once a message for which `match` holds has arrived. */
     waitForMessage: (match: (message: PushedStatus) => boolean, what: string) => until((received) => received.some(match), what),
   };

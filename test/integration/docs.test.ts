@@ -14,6 +14,7 @@ describe('API documentation', () => {
       '/concerts/{id}/seats',
       '/queue/token',
       '/queue/status',
+      '/queue/ws',
       '/reservations',
       '/reservations/{key}',
       '/reservations/{id}',
@@ -32,6 +33,11 @@ describe('API documentation', () => {
     ]) {
       expect(doc.paths, path).toHaveProperty([path]);
     }
+  });
+
+  it('documents the queue WebSocket, with the close code of a socket its place replaced', async () => {
+    const doc = await (await api('/openapi.json')).json<{ paths: Record<string, { get?: { description?: string } }> }>();
+    expect(doc.paths['/queue/ws']?.get?.description).toMatch(/4008 "replaced"/);
   });
 
   it('serves a browsable UI at /docs', async () => {

@@ -26,8 +26,18 @@ export interface WaitlistOffer {
   expiresAt: string;
 }
 
-/** live: pushes over the socket; polling: socket down, polling instead. */
-export type Connection = 'connecting' | 'live' | 'polling';
+/**
+ * live: pushes over the socket; polling: socket down, polling instead; replaced: this place opened a
+ * newer socket (another tab), which closed this one for good, so this page polls slowly instead.
+ */
+export type Connection = 'connecting' | 'live' | 'polling' | 'replaced';
+
+/**
+ * Close code of a queue socket the room dropped because its place opened too many (at most 4, the
+ * oldest goes: SOCKET_REPLACED_CLOSE_CODE in src/durable-objects/concert-room/sockets.ts). Reconnecting
+ * would only close another tab's socket in turn.
+ */
+export const SOCKET_REPLACED_CLOSE_CODE = 4008;
 
 export interface FeedUpdate {
   status?: QueueStatus;
@@ -61,8 +71,10 @@ export function followQueue(
     minReconnectionDelay: 500,
     maxReconnectionDelay: 10_000,
     connectionTimeout: 5000,
+    shouldReconnectOnClose: (event) => event.code !== SOCKET_REPLACED_CLOSE_CODE,
   });
   let live = false;
+  let replaced = false;
   let stopped = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
 
@@ -72,7 +84,7 @@ export function followQueue(
   };
 
   async function poll(): Promise<void> {
-    let next = live ? pauseCheckMs : fallbackPollMs;
+    let next = live || replaced ? pauseCheckMs : fallbackPollMs;
     try {
       const { body, headers } = await call<QueueStatus>('/queue/status', { queueToken, bearer: userToken });
       if (stopped) return;
@@ -90,11 +102,12 @@ export function followQueue(
     live = true;
     onUpdate({ connection: 'live' });
   });
-  socket.addEventListener('close', () => {
+  socket.addEventListener('close', (event: CloseEvent) => {
     if (stopped) return;
     const wasLive = live;
     live = false;
-    onUpdate({ connection: 'polling' });
+    replaced = event.code === SOCKET_REPLACED_CLOSE_CODE;
+    onUpdate({ connection: replaced ? 'replaced' : 'polling' });
     if (wasLive) schedule(0);
   });
   socket.addEventListener('message', (event: MessageEvent) => {

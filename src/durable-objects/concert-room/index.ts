@@ -43,7 +43,7 @@ import {
 } from './line.ts';
 import { rankOfPlace, shuffleCommitment } from '../../lib/opening-shuffle.ts';
 import { forgetCachedMeta, readMeta, writeMeta } from './meta.ts';
-import { DEFAULT_QUEUE_CONFIG, rankOf, waitingStatus, type AdmissionSnapshot, type OpeningOrder, type QueueConfig, type QueueStatus } from './model.ts';
+import { DEFAULT_QUEUE_CONFIG, type AdmissionSnapshot, type OpeningOrder, type QueueConfig, type QueueStatus } from './model.ts';
 import { QUEUE_TOKEN_TTL_SECONDS } from '../../lib/queue-token.ts';
 import {
   activateHold,
@@ -62,6 +62,7 @@ import {
 import { withDeadline } from './deadline.ts';
 import { reconcileRoom, takeSnapshot } from './reconcile.ts';
 import { hasRoomSchema, migrateRoomSchema } from './schema.ts';
+import { QueueSockets } from './sockets.ts';
 import { isSoldOut, listSeats, reconcileSeats, seatCounts, type RoomSeat, type RoomSeatStatus, type SeatDifference } from './seats.ts';
 import {
   decideOffers,
@@ -94,9 +95,6 @@ export const PUSH_COALESCE_MS = 100;
  * published; every other change is published at once. @default 500
  */
 export const SNAPSHOT_PUBLISH_INTERVAL_MS = 500;
-
-/** A socket's own "status" requests are answered at most this often. @default 1000 */
-export const STATUS_REQUEST_INTERVAL_MS = 1_000;
 
 /**
  * How long a room that found no concert in Postgres answers "not found" without asking again, so
@@ -221,18 +219,6 @@ export interface ReconcileReport {
   differences: SeatDifference[];
 }
 
-/** What a socket remembers across hibernation: its place, and whether that place was still waiting. */
-interface WsAttachment {
-  seq: number;
-  waiting: boolean;
-}
-
-/** What a socket remembers while the room is awake. */
-interface WsMemory extends WsAttachment {
-  lastSent?: string;
-  lastStatusRequestAt?: number;
-}
-
 /** What a change to the room's state touched, for the announcements that follow it. */
 interface Touched {
   /** Places whose own status changed (admitted, completed, expired). */
@@ -270,7 +256,7 @@ export class ConcertRoom extends DurableObject<Env> {
   private pushTimer: ReturnType<typeof setTimeout> | undefined;
   private pushEveryone = false;
   private readonly pushSeqs = new Set<number>();
-  private readonly sockets = new WeakMap<WebSocket, WsMemory>();
+  private readonly sockets: QueueSockets;
   /**
    * Holds whose Postgres write this instance is waiting for. Any other 'pending' hold was left by an
    * earlier instance that was reset mid-write: nobody will finish it, so the room settles it itself.
@@ -292,6 +278,10 @@ export class ConcertRoom extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
+    this.sockets = new QueueSockets(ctx, this.sql, () => this.snapshot(), () => {
+      this.pushEveryone = true;
+      this.flushPushes();
+    });
     void ctx.blockConcurrencyWhile(() => {
       // A room for an id that names no concert must write nothing (issue 18): its schema is created
       // only once Postgres has the concert (loadFromPostgres); here it is only brought up to date.
@@ -835,14 +825,7 @@ export class ConcertRoom extends DurableObject<Env> {
       amount: offer.amount,
       expiresAt: new Date(offer.expiresAt).toISOString(),
     };
-    const text = JSON.stringify(message);
-    for (const ws of this.ctx.getWebSockets(`seq:${place.seq}`)) {
-      try {
-        ws.send(text);
-      } catch (error) {
-        logJson('warn', 'websocket push failed', { seq: place.seq, ...describeError(error) });
-      }
-    }
+    this.sockets.sendToPlace(place.seq, JSON.stringify(message));
   }
 
   /**
@@ -904,25 +887,12 @@ export class ConcertRoom extends DurableObject<Env> {
     const row = findBySeq(this.sql, seq);
     if (!row || row.user_id !== request.headers.get(WS_USER_HEADER)) return new Response('unknown place in line', { status: 403 });
     await this.openIfDue(Date.now());
-    const { 0: client, 1: server } = new WebSocketPair();
-    this.ctx.acceptWebSocket(server, [`seq:${seq}`]);
-    const attachment: WsAttachment = { seq, waiting: row.status === 'waiting' };
-    server.serializeAttachment(attachment);
-    const first = JSON.stringify(statusOf(row, this.snapshot(), Date.now()));
-    this.sockets.set(server, { ...attachment, lastSent: first });
-    server.send(first);
-    return new Response(null, { status: 101, webSocket: client });
+    return new Response(null, { status: 101, webSocket: this.sockets.accept(row) });
   }
 
   override webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): void {
-    // Clients may ask for their current status, at most once per interval; anything else is ignored.
-    if (message !== 'status') return;
-    const memory = this.socketMemory(ws);
-    if (!memory) return;
-    const now = Date.now();
-    if (memory.lastStatusRequestAt !== undefined && now - memory.lastStatusRequestAt < STATUS_REQUEST_INTERVAL_MS) return;
-    memory.lastStatusRequestAt = now;
-    this.push(ws, memory, this.snapshot(), now, { force: true, lookUp: true });
+    // Clients may ask for their current status; anything else is ignored.
+    if (message === 'status') this.sockets.answerStatusRequest(ws);
   }
 
   override webSocketClose(ws: WebSocket, code: number): void {
@@ -1075,61 +1045,13 @@ export class ConcertRoom extends DurableObject<Env> {
     }
   }
 
-  /**
-   * Sends the gathered pushes. Waiting sockets get their status from their seq and the snapshot
-   * alone (no SQL per socket); a place is looked up only when its own status changed.
-   */
+  /** Sends the gathered pushes (see QueueSockets.flush). */
   private flushPushes(): void {
-    const everyone = this.pushEveryone;
     const seqs = new Set(this.pushSeqs);
+    const everyone = this.pushEveryone;
     this.pushEveryone = false;
     this.pushSeqs.clear();
-    const snap = this.snapshot();
-    const now = Date.now();
-    const sockets = everyone ? this.ctx.getWebSockets() : [...seqs].flatMap((seq) => this.ctx.getWebSockets(`seq:${seq}`));
-    for (const ws of sockets) {
-      const memory = this.socketMemory(ws);
-      if (!memory) continue;
-      const ownChange = seqs.has(memory.seq);
-      // A place that has left the line changes only through its own row, which puts it in `seqs`.
-      if (!memory.waiting && !ownChange) continue;
-      this.push(ws, memory, snap, now, { force: false, lookUp: ownChange || rankOf(memory.seq, snap) <= snap.watermark });
-    }
-  }
-
-  private socketMemory(ws: WebSocket): WsMemory | undefined {
-    let memory = this.sockets.get(ws);
-    if (!memory) {
-      const attachment = ws.deserializeAttachment() as WsAttachment | null;
-      if (!attachment) return undefined;
-      memory = { seq: attachment.seq, waiting: attachment.waiting ?? true };
-      this.sockets.set(ws, memory);
-    }
-    return memory;
-  }
-
-  private push(ws: WebSocket, memory: WsMemory, snap: AdmissionSnapshot, now: number, options: { force: boolean; lookUp: boolean }): void {
-    let status: QueueStatus;
-    if (memory.waiting && !options.lookUp) {
-      status = waitingStatus(memory.seq, snap, now);
-    } else {
-      const row = findBySeq(this.sql, memory.seq);
-      if (!row) return;
-      status = statusOf(row, snap, now);
-      const waiting = row.status === 'waiting';
-      if (waiting !== memory.waiting) {
-        memory.waiting = waiting;
-        ws.serializeAttachment({ seq: memory.seq, waiting } satisfies WsAttachment);
-      }
-    }
-    const message = JSON.stringify(status);
-    if (!options.force && message === memory.lastSent) return;
-    try {
-      ws.send(message);
-      memory.lastSent = message;
-    } catch (error) {
-      logJson('warn', 'websocket push failed', { seq: memory.seq, ...describeError(error) });
-    }
+    this.sockets.flush(everyone, seqs);
   }
 
   /** The hold's Postgres write landed: it is live, and the alarm will expire it. */
