@@ -1,7 +1,7 @@
 import { runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
-import { migrateRoomSchema } from '../../src/durable-objects/concert-room/schema.ts';
+import { migrateRoomSchema, ROOM_MIGRATIONS } from '../../src/durable-objects/concert-room/schema.ts';
 import { adjacentSeatsByScan, decideOffers, type WaitlistOffer } from '../../src/durable-objects/concert-room/waitlist.ts';
 import { uniqueId } from '../helpers/api.ts';
 
@@ -189,6 +189,21 @@ describe('waitlist offers (decideOffers)', () => {
       expect(seen.together).toBeGreaterThan(50);
       expect(seen.ended).toBeGreaterThan(10);
       expect(seen.refused).toBeGreaterThan(10);
+    });
+  });
+
+  it('builds the runs of a room that had seats before seat_runs existed', async () => {
+    await runInDurableObject(scratchRoom(), (_instance, state) => {
+      const sql = state.storage.sql;
+      migrateRoomSchema(sql);
+      const step = ROOM_MIGRATIONS.findIndex((migration) => migration.includes('CREATE TABLE seat_runs'));
+      expect(step).toBeGreaterThan(0);
+      // The room as it was before the step: no table, no triggers, seats already there.
+      sql.exec(`DROP TRIGGER seat_runs_update; DROP TRIGGER seat_runs_delete; DROP TRIGGER seat_runs_insert; DROP TABLE seat_runs`);
+      const { seats } = randomState(sql, 4242);
+      sql.exec(ROOM_MIGRATIONS[step]!);
+      expect(storedRuns(sql)).toEqual(runsOf(seats));
+      expect(storedRuns(sql).length).toBeGreaterThan(3);
     });
   });
 
