@@ -113,6 +113,8 @@ const reconcileRoute = createRoute({
   path: '/admin/concerts/{id}/reconcile',
   tags: ['admin'],
   summary: 'Compare the room’s seat map with Postgres, repair the room (Postgres wins), report differences',
+  description:
+    'One reconciliation runs at a time per room. A call that arrives during a run is answered by the one run that starts after it, shared by every call that arrived meanwhile (its report may include changes those calls did not cause).',
   security: [{ adminToken: [] }],
   middleware: [requireAdmin] as const,
   request: { params: ConcertIdParams },
