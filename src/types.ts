@@ -10,6 +10,8 @@ export interface AppEnv {
     requestId: string;
     /** Set by `requireUser`. */
     userId: string;
+    /** Set by `requireUserOrAdmin`: the user id, or null for the admin token. */
+    actor: string | null;
     /** Set by `requireQueueToken`. */
     queueClaims: QueueClaims;
     /**

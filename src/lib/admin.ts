@@ -1,6 +1,6 @@
 import { createMiddleware } from 'hono/factory';
 import type { AppEnv } from '../types.ts';
-import { bearerToken } from './auth.ts';
+import { bearerToken, verifyUserToken } from './auth.ts';
 import { AppError, unauthenticated } from './errors.ts';
 
 const encoder = new TextEncoder();
@@ -24,5 +24,17 @@ export const requireAdmin = createMiddleware<AppEnv>(async (c, next) => {
   if (!(await isAdminToken(c.env, token))) {
     throw new AppError(403, 'FORBIDDEN', 'Forbidden', 'Admin token required');
   }
+  await next();
+});
+
+/**
+ * Requires the admin token or a valid user token, and sets `actor`: the user id, or null for the
+ * admin. A route middleware, so it runs before the path and body are validated: a caller without
+ * credentials learns nothing about its input (401, not 400).
+ */
+export const requireUserOrAdmin = createMiddleware<AppEnv>(async (c, next) => {
+  const token = bearerToken(c.req.header('Authorization'));
+  if (!token) throw unauthenticated('Send a user token (or the admin token) as "Authorization: Bearer <token>"');
+  c.set('actor', (await isAdminToken(c.env, token)) ? null : await verifyUserToken(c.env.AUTH_SECRET, token));
   await next();
 });

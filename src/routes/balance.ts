@@ -3,6 +3,7 @@ import type { Context } from 'hono';
 import { idempotentInEffect, markRecorded, replayStored } from '../lib/idempotency.ts';
 import { WaitLock } from '../lib/locks/index.ts';
 import { requireUser } from '../lib/middleware.ts';
+import { limitByAddress, limitByUser } from '../lib/rate-limit.ts';
 import { problemResponse } from '../lib/problem-schemas.ts';
 import { getRedis } from '../lib/redis.ts';
 import { testSwitches } from '../lib/test-switches.ts';
@@ -46,14 +47,17 @@ function balanceChangeRoute(kind: 'charge' | 'use') {
   });
 }
 
+// A user's own reads (balance, ledger) count against one `account` budget, per address then per user.
+const accountReadLimited = problemResponse('Too many reads from this user or address (RATE_LIMITED, with Retry-After)');
+
 const balanceRoute = createRoute({
   method: 'get',
   path: '/balance',
   tags: ['balance'],
   summary: 'Your balance',
   security: [{ userToken: [] }],
-  middleware: [requireUser] as const,
-  responses: { 200: { description: 'Balance', content: { 'application/json': { schema: BalanceSchema } } }, 401: common[401] },
+  middleware: [limitByAddress('account'), requireUser, limitByUser('account', (c) => c.get('userId'))] as const,
+  responses: { 200: { description: 'Balance', content: { 'application/json': { schema: BalanceSchema } } }, 401: common[401], 429: accountReadLimited },
 });
 
 const balanceOfRoute = createRoute({
@@ -62,12 +66,13 @@ const balanceOfRoute = createRoute({
   tags: ['balance'],
   summary: 'A balance by user id (your own only)',
   security: [{ userToken: [] }],
-  middleware: [requireUser] as const,
+  middleware: [limitByAddress('account'), requireUser, limitByUser('account', (c) => c.get('userId'))] as const,
   request: { params: z.object({ userId: UserIdSchema.openapi({ param: { name: 'userId', in: 'path' } }) }) },
   responses: {
     200: { description: 'Balance', content: { 'application/json': { schema: BalanceSchema } } },
     401: common[401],
     403: problemResponse('Someone else’s balance (FORBIDDEN)'),
+    429: accountReadLimited,
   },
 });
 
@@ -82,7 +87,7 @@ const historyRoute = createRoute({
   tags: ['balance'],
   summary: 'Your ledger, newest first; pass nextCursor back as before= for the next page',
   security: [{ userToken: [] }],
-  middleware: [requireUser] as const,
+  middleware: [limitByAddress('account'), requireUser, limitByUser('account', (c) => c.get('userId'))] as const,
   request: {
     query: HistoryQuery,
   },
@@ -93,6 +98,7 @@ const historyRoute = createRoute({
     },
     400: common[400],
     401: common[401],
+    429: accountReadLimited,
   },
 });
 

@@ -4,6 +4,7 @@ import type { TypedJsonResponse } from '../lib/edge-cache.ts';
 import { idempotentInEffect, replayStored, respondRecorded } from '../lib/idempotency.ts';
 import { NoWaitLock, WaitLock } from '../lib/locks/index.ts';
 import { requireUser } from '../lib/middleware.ts';
+import { limitByAddress, limitByUser } from '../lib/rate-limit.ts';
 import { problemResponse } from '../lib/problem-schemas.ts';
 import { getRedis } from '../lib/redis.ts';
 import { UuidSchema } from '../lib/schemas.ts';
@@ -25,7 +26,7 @@ function paymentRoute(path: '/payment' | '/payments') {
     summary: path === '/payment' ? 'Pay a held reservation from your balance' : 'Alias of POST /payment',
     security: [{ userToken: [] }],
     // The payment statement records the response with the effect (see ConcertRoom.pay).
-    middleware: [requireUser, idempotentInEffect] as const,
+    middleware: [limitByAddress('pay'), requireUser, limitByUser('pay', (c) => c.get('userId')), idempotentInEffect] as const,
     request: { headers: idempotencyHeader, body: { required: true, content: { 'application/json': { schema: PaymentRequest } } } },
     responses: {
       201: { description: 'Paid; the seats are yours', content: { 'application/json': { schema: PaymentSchema } } },
@@ -33,6 +34,7 @@ function paymentRoute(path: '/payment' | '/payments') {
       402: problemResponse('Not enough points (INSUFFICIENT_BALANCE)'),
       404: problemResponse('No such reservation, or not yours (RESERVATION_NOT_FOUND)'),
       409: problemResponse('RESERVATION_EXPIRED, ALREADY_PAID, PAYMENT_IN_PROGRESS or REQUEST_IN_PROGRESS'),
+      429: problemResponse('Too many payments from this user or address (RATE_LIMITED, with Retry-After)'),
     },
   });
 }

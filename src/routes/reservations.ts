@@ -4,7 +4,7 @@ import { cachedConcertList, edgeResponse } from '../lib/edge-cache.ts';
 import { availableSeats } from '../services/concert-reads.ts';
 import { concertView } from '../services/concerts.ts';
 import { roomReadDeps } from './concerts.ts';
-import { isAdminToken } from '../lib/admin.ts';
+import { requireUserOrAdmin } from '../lib/admin.ts';
 import { bearerToken, verifyUserToken } from '../lib/auth.ts';
 import { AppError, unauthenticated, validationFailed } from '../lib/errors.ts';
 import { findStoredResponse, idempotentInEffect, replayStored, respondRecorded } from '../lib/idempotency.ts';
@@ -118,12 +118,14 @@ const cancelRoute = createRoute({
   tags: ['reservations'],
   summary: 'Cancel your hold and free its seats',
   security: [{ userToken: [] }],
-  middleware: [requireUser] as const,
+  middleware: [limitByAddress('cancel'), requireUser, limitByUser('cancel', (c) => c.get('userId'))] as const,
   request: { params: z.object({ id: UuidSchema.openapi({ param: { name: 'id', in: 'path' } }) }) },
   responses: {
     204: { description: 'Cancelled (also when it already was)' },
+    401: problemResponse('Missing or invalid user token (UNAUTHENTICATED)'),
     404: problemResponse('No such reservation, or not yours (RESERVATION_NOT_FOUND)'),
     409: problemResponse('Already paid or expired (ALREADY_PAID, RESERVATION_EXPIRED)'),
+    429: problemResponse('Too many cancels from this user or address (RATE_LIMITED, with Retry-After)'),
   },
 });
 
@@ -146,9 +148,10 @@ const refundRoute = createRoute({
   description:
     "The owner (user token) refunds before the concert's refund cut-off (default 24 h before the show), less its refund fee " +
     '(default 0); an admin (admin token) refunds any paid reservation at any time without the fee. Refunding again ' +
-    'answers with the same refund and changes nothing.',
+    'answers with the same refund and changes nothing. Credentials are checked before the id: without them, 401 whatever the id. ' +
+    'Limited per address, and per user for owners (the admin token has no per-user limit).',
   security: [{ userToken: [] }],
-  middleware: [limitByAddress('hold')] as const,
+  middleware: [limitByAddress('refund'), requireUserOrAdmin, limitByUser('refund', (c) => c.get('actor'))] as const,
   request: { params: z.object({ id: UuidSchema.openapi({ param: { name: 'id', in: 'path' } }) }) },
   responses: {
     200: { description: 'Refunded (also when it already was)', content: { 'application/json': { schema: RefundSchema } } },
@@ -156,6 +159,7 @@ const refundRoute = createRoute({
     404: problemResponse('No such reservation, or not yours (RESERVATION_NOT_FOUND)'),
     409: problemResponse('Not paid (RESERVATION_NOT_PAID), past the cut-off (REFUND_DEADLINE_PASSED), or being written (REQUEST_IN_PROGRESS)'),
     422: problemResponse('The refund would take the balance past its cap (BALANCE_LIMIT)'),
+    429: problemResponse('Too many refunds from this user or address (RATE_LIMITED, with Retry-After)'),
     503: problemResponse('Postgres unavailable: retry, a refund happens at most once (DEPENDENCY_UNAVAILABLE)'),
   },
 });
@@ -163,10 +167,7 @@ const refundRoute = createRoute({
 export function registerReservationRoutes(app: App): void {
   app.openapi(refundRoute, async (c) => {
     const { id } = c.req.valid('param');
-    const token = bearerToken(c.req.header('Authorization'));
-    if (!token) throw unauthenticated('Send a user token (or the admin token) as "Authorization: Bearer <token>"');
-    const userId = (await isAdminToken(c.env, token)) ? null : await verifyUserToken(c.env.AUTH_SECRET, token);
-    const refund = await refundPaidReservation({ sql: c.var.sql(), roomFor: (concertId) => c.env.CONCERT_ROOM.getByName(concertId) }, userId, id);
+    const refund = await refundPaidReservation({ sql: c.var.sql(), roomFor: (concertId) => c.env.CONCERT_ROOM.getByName(concertId) }, c.get('actor'), id);
     return c.json(refund, 200);
   });
 

@@ -1,5 +1,5 @@
 import { expect } from 'vitest';
-import { BASE } from './api.ts';
+import { BASE, clientAddress } from './api.ts';
 import { findLeak } from './leaks.ts';
 import { exports } from 'cloudflare:workers';
 
@@ -41,6 +41,8 @@ export function fuzzCounts(): ReadonlyMap<string, number> {
 export async function send(endpoint: string, request: FuzzRequest): Promise<FuzzResult> {
   const headers = new Headers();
   for (const [name, value] of Object.entries(request.headers ?? {})) if (value !== undefined) headers.set(name, value);
+  // From an address of its own, as api() sends: the shared "no-address" bucket would run out.
+  if (!headers.has('CF-Connecting-IP')) headers.set('CF-Connecting-IP', clientAddress());
   let body: string | undefined;
   if (request.rawBody !== undefined) body = request.rawBody;
   else if (request.body !== undefined) body = JSON.stringify(request.body);

@@ -2,6 +2,8 @@ import { expect } from 'vitest';
 import { RATE_LIMIT_PERIOD_SECONDS } from '../../src/lib/rate-limit.ts';
 import { expectProblem } from './problem.ts';
 
+export { clientAddress } from './api.ts';
+
 const PERIOD_MS = RATE_LIMIT_PERIOD_SECONDS * 1000;
 
 /**
@@ -12,12 +14,6 @@ const PERIOD_MS = RATE_LIMIT_PERIOD_SECONDS * 1000;
 export async function roomInWindow(needMs: number): Promise<void> {
   const left = PERIOD_MS - (Date.now() % PERIOD_MS);
   if (left < needMs) await new Promise((resolve) => setTimeout(resolve, left + 50));
-}
-
-/** A client address of the documentation range, unique per call, for per-address limits. */
-export function clientAddress(): string {
-  const hex = () => Math.floor(Math.random() * 0x10000).toString(16);
-  return `2001:db8:${hex()}:${hex()}::${hex()}`;
 }
 
 /**

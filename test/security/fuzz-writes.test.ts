@@ -154,13 +154,15 @@ describe('fuzz: POST /balance/charge and /balance/use', () => {
 });
 
 describe('fuzz: POST /payment', () => {
-  // Several payers, so that their balance locks do not queue every case behind one another.
+  // Several payers, so that their balance locks do not queue every case behind one another, and
+  // that none reaches the per-user payment limit (60 per 10 s).
+  const PAYERS = BATCH;
   let payers: { user: AdmittedUser; reservationId: string }[];
 
   beforeAll(async () => {
-    const concert = await openConcert({ seats: USERS_PER_BATCH, queue: { sessionSeconds: 3600, holdSeconds: 3600 } });
+    const concert = await openConcert({ seats: PAYERS, queue: { sessionSeconds: 3600, holdSeconds: 3600 } });
     payers = await Promise.all(
-      Array.from({ length: USERS_PER_BATCH }, async (_, i) => {
+      Array.from({ length: PAYERS }, async (_, i) => {
         const user = await admittedUser(concert.id, 'fz-payer');
         // One point: the payer has a balance row (a payer without one gets a zero row on the
         // first attempt, which the fingerprint would count), and still cannot afford the seat.
