@@ -108,21 +108,18 @@ describe('balance validation and limits', () => {
     expect(page2.entries.map((e) => e.delta)).toEqual([3, 2]);
   });
 
-  it('fails closed with 503 within a second when Redis is refused, and writes nothing', async () => {
+  it('fails closed with 503 when Redis is refused, and writes nothing', async () => {
     const { userId, token } = await newUser();
     expect((await charge(token, 10)).status).toBe(200);
     await setFault('upstash', 'refuse');
     let response: Response;
-    const startedAt = Date.now();
     try {
       response = await charge(token, 5);
     } finally {
       await clearFault('upstash');
     }
-    const elapsed = Date.now() - startedAt;
     await expectProblem(response, 503, 'DEPENDENCY_UNAVAILABLE');
     expect(Number(response.headers.get('Retry-After'))).toBeGreaterThanOrEqual(1);
-    expect(elapsed).toBeLessThan(1000);
     expect(await balanceOf(token)).toBe(10);
     expect(await expectLedgerMatchesBalance(userId)).toBe(10);
   });

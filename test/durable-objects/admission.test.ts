@@ -6,6 +6,7 @@ import { uniqueId } from '../helpers/api.ts';
 import { charge, pay } from '../helpers/balance.ts';
 import { openQueueSocket } from '../helpers/queue-socket.ts';
 import { createConcert, hold, joinOk, openConcert, queueStatus, room, stats, tokenFor, type AdmittedUser } from '../helpers/concerts.ts';
+import { advanceRoomClock } from '../helpers/room-time.ts';
 
 async function statusBody(queueToken: string) {
   const response = await queueStatus(queueToken);
@@ -102,7 +103,7 @@ describe('announcements', () => {
   it('pushes to, and publishes for, people a join lets in', async () => {
     const concert = await createConcert({
       salesOpenAt: new Date(Date.now() - 60_000),
-      queue: { admitPerWindow: 250, maxActive: 1, sessionSeconds: 1 },
+      queue: { admitPerWindow: 250, maxActive: 1, sessionSeconds: 60 },
     });
     const first = await joinOk(concert.id, uniqueId('first'));
     expect(first.status).toBe('admitted');
@@ -113,7 +114,7 @@ describe('announcements', () => {
 
     // The alarm that would end the first session is held back: the next join must move the line.
     await runInDurableObject(room(concert.id), (_instance, state) => state.storage.deleteAlarm());
-    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    await advanceRoomClock(61_000);
     const third = await joinOk(concert.id, uniqueId('third'));
     expect(third).toMatchObject({ status: 'waiting', position: 1 });
 

@@ -6,6 +6,7 @@ import { api, uniqueId } from '../helpers/api.ts';
 import { createConcert, joinOk, patchQueue, queueStatus, room, stats, type JoinBody } from '../helpers/concerts.ts';
 import { expectProblem } from '../helpers/problem.ts';
 import { openQueueSocket } from '../helpers/queue-socket.ts';
+import { advanceRoomClock } from '../helpers/room-time.ts';
 
 /*
  * The pre-queue draw (issue 13): fans who join before sales open are placed at random at opening,
@@ -163,13 +164,14 @@ describe('the pre-queue draw at opening', () => {
   });
 
   it('draws before placing the first joiner after opening, even when the opening alarm has not run', async () => {
-    const salesOpenAt = new Date(Date.now() + 1_000);
+    // An hour ahead, so the five join before the opening however slow the box; then time is moved.
+    const salesOpenAt = new Date(Date.now() + 3_600_000);
     const concert = await createConcert({ salesOpenAt, queue: { openingOrder: 'shuffle' } });
     const early = await joinInOrder(concert.id, 5);
     expect(early.every((body) => body.randomizedAtOpening === true)).toBe(true);
     // A late or lost alarm: only the next request can make the draw.
     await runInDurableObject(room(concert.id), (_instance, state) => state.storage.deleteAlarm());
-    await new Promise((resolve) => setTimeout(resolve, salesOpenAt.getTime() - Date.now() + 50));
+    await advanceRoomClock(salesOpenAt.getTime() - Date.now() + 1_000);
     const late = await joinOk(concert.id, uniqueId('late'));
     expect(seqOf(late)).toBe(6);
     expect(late.randomizedAtOpening).toBeUndefined();

@@ -5,8 +5,11 @@ import { directQuery } from '../helpers/postgres.ts';
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-/** Polls `check` every 50 ms until it returns something other than undefined; fails after `timeoutMs`. */
-export async function eventually<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
+/**
+ * Polls `check` every 50 ms until it returns something other than undefined. No deadline of its own
+ * by default: a busy box may take long, and the test's timeout ends a wait that never ends.
+ */
+export async function eventually<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = Infinity): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();

@@ -1,6 +1,9 @@
 import { expect } from 'vitest';
 import { api } from './api.ts';
 
+/** Just under the suite's test timeout (vitest.config.ts): long enough for a busy box, short enough to say what never came. */
+const SOCKET_WAIT_MS = 55_000;
+
 export interface PushedStatus {
   status: string;
   position: number;
@@ -27,8 +30,11 @@ export async function openQueueSocket(queueToken: string) {
     notifyClosed();
   });
   ws.accept();
-  /** Resolves once `done(messages)` holds, or rejects after `ms`. */
-  const until = (done: (received: PushedStatus[]) => boolean, what: string, ms = 5_000) =>
+  /**
+   * Resolves once `done(messages)` holds. Rejects just before the test's own timeout, to say what
+   * never came; no shorter deadline, since a busy box may push late.
+   */
+  const until = (done: (received: PushedStatus[]) => boolean, what: string, ms = SOCKET_WAIT_MS) =>
     new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no ${what}; got ${JSON.stringify(messages)}`)), ms);
       notify = () => {
