@@ -8,8 +8,8 @@ import { expectBareProblem, expectNoLeak } from '../helpers/leaks.ts';
 import { directQuery } from '../helpers/postgres.ts';
 
 /*
- * Object-level authorization (issue 10, Attacks): user B calls every route and verb with user A's
- * ids and tokens. Each call is refused (404 for A's reservations, so ids reveal nothing; 403 where
+ * Object-level authorization (issues 10 and 18, Attacks): user B calls every route and verb with
+ * user A's ids and tokens, refunds and the waitlist included. Each call is refused (404 for A's reservations, so ids reveal nothing; 403 where
  * B names A outright), nothing of A's changes, and no response carries anything A owns.
  */
 
@@ -82,6 +82,14 @@ function matrix(): Call[] {
       },
       { name: `POST /payment (A’s ${label})`, send: () => pay(b.userToken, id), status: 404, code: 'RESERVATION_NOT_FOUND', quotes: [id] },
       { name: `POST /payments (A’s ${label})`, send: () => pay(b.userToken, id, {}, '/payments'), status: 404, code: 'RESERVATION_NOT_FOUND', quotes: [id] },
+      {
+        name: `POST /reservations/:id/refund (A’s ${label})`,
+        send: () => api(`/reservations/${id}/refund`, { method: 'POST', headers: asB() }),
+        status: 404,
+        code: 'RESERVATION_NOT_FOUND',
+        quotes: [id],
+      },
+      { name: `POST /reservations/:id/refund (A’s ${label}, no token)`, send: () => api(`/reservations/${id}/refund`, { method: 'POST' }), status: 401, code: 'UNAUTHENTICATED' },
     );
   }
   calls.push({
@@ -117,6 +125,30 @@ function matrix(): Call[] {
       status: 403,
       code: 'QUEUE_TOKEN_MISMATCH',
     },
+    // Credentials before input: without a token a refund reveals nothing, not even that the id is malformed.
+    { name: 'POST /reservations/:id/refund (malformed id, no token)', send: () => api('/reservations/not-a-uuid/refund', { method: 'POST' }), status: 401, code: 'UNAUTHENTICATED' },
+    {
+      name: 'POST /reservations/:id/refund (malformed id, forged token)',
+      send: () => api('/reservations/not-a-uuid/refund', { method: 'POST', headers: authed(`${b.userToken}x`) }),
+      status: 401,
+      code: 'UNAUTHENTICATED',
+    },
+    // The waitlist is keyed by the token's user: B reaching for the concert's waitlist meets only B's own (absent) entry.
+    {
+      name: 'GET /concerts/:id/waitlist/me (B, not on it)',
+      send: () => api(`/concerts/${concertId}/waitlist/me`, { headers: asB() }),
+      status: 404,
+      code: 'WAITLIST_ENTRY_NOT_FOUND',
+    },
+    {
+      name: 'DELETE /concerts/:id/waitlist/me (B, not on it)',
+      send: () => api(`/concerts/${concertId}/waitlist/me`, { method: 'DELETE', headers: asB() }),
+      status: 404,
+      code: 'WAITLIST_ENTRY_NOT_FOUND',
+    },
+    { name: 'POST /concerts/:id/waitlist (no token)', send: () => api(`/concerts/${concertId}/waitlist`, { method: 'POST', json: { seats: 1 } }), status: 401, code: 'UNAUTHENTICATED' },
+    { name: 'GET /concerts/:id/waitlist/me (no token)', send: () => api(`/concerts/${concertId}/waitlist/me`), status: 401, code: 'UNAUTHENTICATED' },
+    { name: 'DELETE /concerts/:id/waitlist/me (no token)', send: () => api(`/concerts/${concertId}/waitlist/me`, { method: 'DELETE' }), status: 401, code: 'UNAUTHENTICATED' },
     { name: 'GET /admin/concerts/:id/stats', send: () => api(`/admin/concerts/${concertId}/stats`, { headers: asB() }), status: 403, code: 'FORBIDDEN' },
     {
       name: 'PATCH /admin/concerts/:id/queue',

@@ -32,6 +32,7 @@ const ENDPOINTS = [
   'GET /concerts',
   'GET /concerts/:id',
   'GET /concerts/:id/seats',
+  'GET /concerts/:id/opening',
 ];
 
 let waitingConcert: string;
@@ -291,6 +292,20 @@ describe('fuzz: the public concert reads', () => {
         else if (!acceptedBy(UuidSchema, id) || (status !== undefined && !['available', 'held', 'sold'].includes(status))) expectOneOf(result, { 400: ['VALIDATION_FAILED'] }, label);
         else if (id === openConcertId || id === waitingConcert) expectOneOf(result, { 200: '*' }, label);
         else expectOneOf(result, { 404: ['CONCERT_NOT_FOUND'] }, label);
+      }
+    },
+    TIMEOUT_MS,
+  );
+  it.prop([batch(concertSegment)], fuzzRuns(RUNS))(
+    'shows a concert’s opening draw by id, 404 for an unknown one, 400 for a non-id',
+    async (ids) => {
+      const results = await Promise.all(ids.map((id) => send('GET /concerts/:id/opening', { method: 'GET', path: `/concerts/${urlPart(id)}/opening` })));
+      for (const [i, result] of results.entries()) {
+        const id = wellFormed(ids[i]!);
+        if (collapses(id)) expectOneOf(result, { 200: '*', 400: '*', 404: '*' }, id);
+        else if (!acceptedBy(UuidSchema, id)) expectOneOf(result, { 400: ['VALIDATION_FAILED'] }, id);
+        else if (id === openConcertId || id === waitingConcert) expectOneOf(result, { 200: '*' }, id);
+        else expectOneOf(result, { 404: ['CONCERT_NOT_FOUND'] }, id);
       }
     },
     TIMEOUT_MS,

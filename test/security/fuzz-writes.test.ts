@@ -1,13 +1,14 @@
 import { fc, it } from '@fast-check/vitest';
 import { env } from 'cloudflare:workers';
 import { afterAll, beforeAll, describe, expect } from 'vitest';
+import { QueueConfigPatchSchema, UuidSchema } from '../../src/lib/schemas.ts';
 import { DevTokenRequest } from '../../src/routes/auth.ts';
 import { AmountRequest } from '../../src/routes/balance.ts';
 import { PaymentRequest } from '../../src/routes/payment.ts';
 import { JoinRequestSchema } from '../../src/routes/queue.ts';
 import { HoldRequestSchema } from '../../src/routes/reservations.ts';
 import { api, uniqueId } from '../helpers/api.ts';
-import { acceptedBy, bodyFor, headerValue, RAW_BODIES, shapedBy } from '../helpers/arbitraries.ts';
+import { acceptedBy, bodyFor, headerValue, hostileString, RAW_BODIES, shapedBy, urlPart, wellFormed } from '../helpers/arbitraries.ts';
 import { authed, charge } from '../helpers/balance.ts';
 import { admittedUser, createConcert, hold, openConcert, stats, tokenFor, type AdmittedUser } from '../helpers/concerts.ts';
 import { dbFingerprint } from '../helpers/fingerprint.ts';
@@ -73,7 +74,15 @@ const replayed = (result: FuzzResult) => result.headers.get('Idempotent-Replayed
 /** Users per balance batch (see there). */
 const USERS_PER_BATCH = 5;
 
-const ENDPOINTS = ['POST /balance/charge', 'POST /balance/use', 'POST /payment', 'POST /queue/token', 'POST /reservations', 'POST /auth/dev-token'];
+const ENDPOINTS = [
+  'POST /balance/charge',
+  'POST /balance/use',
+  'POST /payment',
+  'POST /queue/token',
+  'POST /reservations',
+  'POST /auth/dev-token',
+  'PATCH /admin/concerts/:id/queue',
+];
 
 afterAll(() => reportCounts('writes', ENDPOINTS, BATCH * RUNS));
 
@@ -378,6 +387,69 @@ describe('fuzz: POST /auth/dev-token', () => {
         expectOneOf(result, verdict.ok ? { 201: '*' } : { 400: ['VALIDATION_FAILED'] }, JSON.stringify(bodies[i]));
         if (verdict.ok) expect(result.json!.userId).toBe(verdict.value!.userId);
       }
+    },
+    TIMEOUT_MS,
+  );
+});
+
+describe('fuzz: PATCH /admin/concerts/:id/queue', () => {
+  let concertId: string;
+  let userToken: string;
+
+  beforeAll(async () => {
+    concertId = (await createConcert()).id;
+    userToken = await tokenFor(uniqueId('fz-not-admin'));
+  });
+
+  type AdminAuth = { kind: 'admin' } | { kind: 'user' } | { kind: 'none' } | { kind: 'hostile'; value: string };
+  const adminAuth: fc.Arbitrary<AdminAuth> = fc.oneof(
+    { weight: 6, arbitrary: fc.constant<AdminAuth>({ kind: 'admin' }) },
+    { weight: 1, arbitrary: fc.constant<AdminAuth>({ kind: 'user' }) },
+    { weight: 1, arbitrary: fc.constant<AdminAuth>({ kind: 'none' }) },
+    { weight: 1, arbitrary: headerValue.map((value): AdminAuth => ({ kind: 'hostile', value })) },
+  );
+  const authorization = (a: AdminAuth) =>
+    a.kind === 'admin' ? `Bearer ${env.ADMIN_TOKEN}` : a.kind === 'user' ? `Bearer ${userToken}` : a.kind === 'hostile' ? `Bearer ${a.value}` : undefined;
+  const idSegment = fc.oneof(
+    { weight: 4, arbitrary: fc.constant('THE-CONCERT') },
+    { weight: 1, arbitrary: fc.uuid() },
+    { weight: 2, arbitrary: hostileString },
+  );
+
+  it.prop([fc.array(fc.record({ id: idSegment, body: bodyOf(shapedBy(QueueConfigPatchSchema)), auth: adminAuth }), { minLength: BATCH, maxLength: BATCH })], fuzzRuns(RUNS))(
+    'applies exactly the admin’s valid patches, and answers everything else 4xx',
+    async (cases) => {
+      const before = (await stats(concertId)).queue;
+      const results = await Promise.all(
+        cases.map((c) =>
+          send('PATCH /admin/concerts/:id/queue', {
+            method: 'PATCH',
+            path: `/admin/concerts/${c.id === 'THE-CONCERT' ? concertId : urlPart(c.id)}/queue`,
+            headers: { Authorization: authorization(c.auth) },
+            ...bodyRequest(c.body),
+          }),
+        ),
+      );
+      let applied = 0;
+      for (const [i, result] of results.entries()) {
+        const c = cases[i]!;
+        const id = c.id === 'THE-CONCERT' ? concertId : wellFormed(c.id);
+        const verdict = await accepted(QueueConfigPatchSchema, c.body);
+        const label = JSON.stringify(c);
+        if (id === '' || id === '.' || id === '..') expectOneOf(result, { 400: '*', 401: '*', 403: '*', 404: '*', 405: '*' }, label);
+        else if (c.auth.kind === 'none') expectOneOf(result, { 401: ['UNAUTHENTICATED'] }, label);
+        else if (c.auth.kind === 'hostile') expectOneOf(result, { 401: ['UNAUTHENTICATED'], 403: ['FORBIDDEN'] }, label);
+        else if (c.auth.kind === 'user') expectOneOf(result, { 403: ['FORBIDDEN'] }, label);
+        else if (!acceptedBy(UuidSchema, id) || !verdict.ok) expectOneOf(result, { 400: ['VALIDATION_FAILED'] }, label);
+        else if (id !== concertId) expectOneOf(result, { 404: ['CONCERT_NOT_FOUND'] }, label);
+        else expectOneOf(result, verdict.value!.openingOrder === undefined ? { 200: '*' } : { 200: '*', 409: ['OPENING_ORDER_FIXED'] }, label);
+        if (result.status === 200) {
+          applied++;
+          // The settings in force right after this patch include every field it set.
+          expect(result.json, label).toMatchObject(verdict.value!);
+        }
+      }
+      if (applied === 0) expect((await stats(concertId)).queue).toEqual(before);
     },
     TIMEOUT_MS,
   );

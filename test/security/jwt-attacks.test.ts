@@ -19,6 +19,8 @@ import { directQuery } from '../helpers/postgres.ts';
 interface Victim extends AdmittedUser {
   concertId: string;
   reservationId: string;
+  /** A paid reservation on the same concert (another fan's: paying ends the victim's session). */
+  paidId: string;
   seq: number;
   jti: string;
 }
@@ -40,7 +42,11 @@ beforeAll(async () => {
   const held = await hold(concert.id, user, [1]);
   expect(held.status).toBe(201);
   const { reservationId } = await held.json<{ reservationId: string }>();
-  victim = { ...user, concertId: concert.id, reservationId, ...decodeClaims(user.queueToken) };
+  const payer = await admittedUser(concert.id, 'victim-payer');
+  expect((await charge(payer.userToken, 1000)).status).toBe(200);
+  const toPay = await (await hold(concert.id, payer, [6])).json<{ reservationId: string }>();
+  expect((await api('/payment', { method: 'POST', headers: authed(payer.userToken), json: { reservationId: toPay.reservationId } })).status).toBe(201);
+  victim = { ...user, concertId: concert.id, reservationId, paidId: toPay.reservationId, ...decodeClaims(user.queueToken) };
   const other = await openConcert({ seats: 5 });
   otherConcertToken = (await joinOk(other.id, user.userId)).token;
 });
@@ -94,6 +100,11 @@ function userRoutes(victimNow: Victim): { name: string; send: (token: string) =>
     { name: 'DELETE /reservations/:id', send: (t) => api(`/reservations/${victimNow.reservationId}`, { method: 'DELETE', headers: bearer(t) }) },
     { name: 'POST /payment', send: (t) => api('/payment', { method: 'POST', headers: bearer(t), json: { reservationId: victimNow.reservationId } }) },
     { name: 'POST /payments', send: (t) => api('/payments', { method: 'POST', headers: bearer(t), json: { reservationId: victimNow.reservationId } }) },
+    { name: 'POST /reservations/:id/refund', send: (t) => api(`/reservations/${victimNow.paidId}/refund`, { method: 'POST', headers: bearer(t) }) },
+    { name: 'POST /reservations/:id/refund (malformed id)', send: (t) => api('/reservations/not-a-uuid/refund', { method: 'POST', headers: bearer(t) }) },
+    { name: 'POST /concerts/:id/waitlist', send: (t) => api(`/concerts/${victimNow.concertId}/waitlist`, { method: 'POST', headers: bearer(t), json: { seats: 1 } }) },
+    { name: 'GET /concerts/:id/waitlist/me', send: (t) => api(`/concerts/${victimNow.concertId}/waitlist/me`, { headers: bearer(t) }) },
+    { name: 'DELETE /concerts/:id/waitlist/me', send: (t) => api(`/concerts/${victimNow.concertId}/waitlist/me`, { method: 'DELETE', headers: bearer(t) }) },
     { name: 'GET /auth/whoami', send: (t) => api('/auth/whoami', { headers: bearer(t) }) },
     { name: 'GET /queue/status (user token beside the queue token)', send: (t) => api('/queue/status', { headers: bearer(t, { 'Queue-Token': victimNow.queueToken }) }) },
     {

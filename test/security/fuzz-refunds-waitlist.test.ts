@@ -1,0 +1,258 @@
+import { fc, it } from '@fast-check/vitest';
+import { env } from 'cloudflare:workers';
+import { afterAll, beforeAll, describe, expect } from 'vitest';
+import { UuidSchema } from '../../src/lib/schemas.ts';
+import { WaitlistJoinSchema } from '../../src/routes/waitlist.ts';
+import { api, uniqueId } from '../helpers/api.ts';
+import { acceptedBy, bodyFor, headerValue, hostileString, RAW_BODIES, shapedBy, urlPart, wellFormed } from '../helpers/arbitraries.ts';
+import { authed, charge, pay } from '../helpers/balance.ts';
+import { admittedUser, hold, openConcert, stats, tokenFor } from '../helpers/concerts.ts';
+import { dbFingerprint, fingerprint } from '../helpers/fingerprint.ts';
+import { expectOneOf, fuzzRuns, reportCounts, send, type FuzzResult } from '../helpers/fuzz.ts';
+
+/*
+ * Input fuzzing of the refund and waitlist routes (issue 18): hostile and real ids in the path,
+ * bodies from the waitlist's own schema (mutated, hostile, raw), hostile, absent, user and admin
+ * credentials. No 5xx, no leak, the status the schema and the state predict — any documented 4xx
+ * of the business state, since the waitlist's opening rules and the refund figures are their own
+ * suites' business — and the state moves only as the 2xx answers say. A refund checks credentials
+ * before anything else: without them, 401 whatever the id.
+ * BATCH cases per run in parallel; RUNS runs give ≥ 2,000 cases per endpoint.
+ */
+
+const BATCH = 20;
+const RUNS = 100;
+const TIMEOUT_MS = 240_000;
+
+/** Users the valid cases take turns as (uniformly: fast-check favours small numbers unless told not to), so that none reaches the per-user limits (60 per 10 s). */
+const USERS = 20;
+
+const ENDPOINTS = ['POST /reservations/:id/refund', 'POST /concerts/:id/waitlist', 'GET /concerts/:id/waitlist/me', 'DELETE /concerts/:id/waitlist/me'];
+
+/** The concert with seats to hold (the waitlist is closed) and the one whose only seat is sold. */
+let openId: string;
+let soldOutId: string;
+/** users[0] owns `refundedId` (paid, then refunded), users[1] owns `heldId` (held, unpaid). */
+let users: { userId: string; token: string }[];
+let refundedId: string;
+let heldId: string;
+/** Paid by a fan outside the pool: nobody in the pool may refund it, and the admin is never sent at it. */
+let paidId: string;
+let firstRefund: Record<string, unknown>;
+let before: Awaited<ReturnType<typeof fingerprint>>;
+
+beforeAll(async () => {
+  const concert = await openConcert({ seats: 10, price: 100, queue: { sessionSeconds: 3600, holdSeconds: 3600 } });
+  openId = concert.id;
+  const refunder = await admittedUser(openId, 'fz-refunder');
+  expect((await charge(refunder.userToken, 100)).status).toBe(200);
+  refundedId = (await (await hold(openId, refunder, [1])).json<{ reservationId: string }>()).reservationId;
+  expect((await pay(refunder.userToken, refundedId)).status).toBe(201);
+  const refunded = await api(`/reservations/${refundedId}/refund`, { method: 'POST', headers: authed(refunder.userToken) });
+  expect(refunded.status).toBe(200);
+  firstRefund = await refunded.json();
+  const holder = await admittedUser(openId, 'fz-holder');
+  heldId = (await (await hold(openId, holder, [2])).json<{ reservationId: string }>()).reservationId;
+  const payer = await admittedUser(openId, 'fz-payer');
+  expect((await charge(payer.userToken, 100)).status).toBe(200);
+  paidId = (await (await hold(openId, payer, [3])).json<{ reservationId: string }>()).reservationId;
+  expect((await pay(payer.userToken, paidId)).status).toBe(201);
+  const others = await Promise.all(
+    Array.from({ length: USERS - 2 }, async () => {
+      const userId = uniqueId('fz-wl');
+      return { userId, token: await tokenFor(userId) };
+    }),
+  );
+  users = [{ userId: refunder.userId, token: refunder.userToken }, { userId: holder.userId, token: holder.userToken }, ...others];
+
+  const soldOut = await openConcert({ seats: 1, price: 100 });
+  soldOutId = soldOut.id;
+  const buyer = await admittedUser(soldOutId, 'fz-buyer');
+  expect((await charge(buyer.userToken, 100)).status).toBe(200);
+  const bought = (await (await hold(soldOutId, buyer, [1])).json<{ reservationId: string }>()).reservationId;
+  expect((await pay(buyer.userToken, bought)).status).toBe(201);
+  before = await fingerprint([openId, soldOutId]);
+});
+
+afterAll(async () => {
+  // Refunds and waitlist calls by the pool moved no money, no seat and no line.
+  const after = await fingerprint([openId, soldOutId]);
+  expect({ ...after.db, idempotencyKeys: 0 }).toEqual({ ...before.db, idempotencyKeys: 0 });
+  expect(after.rooms).toEqual(before.rooms);
+  // The fuzz reached the waitlist's 2xx paths too, not only its refusals.
+  expect(total(await waitlistEntries(soldOutId))).toBeGreaterThan(0);
+  reportCounts('refunds and waitlist', ENDPOINTS, BATCH * RUNS);
+});
+
+type Auth = { kind: 'user'; user: number } | { kind: 'admin' } | { kind: 'none' } | { kind: 'hostile'; value: string };
+const userAuth = fc.noBias(fc.nat({ max: USERS - 1 })).map((user): Auth => ({ kind: 'user', user }));
+const someAuth = (withAdmin: boolean): fc.Arbitrary<Auth> =>
+  fc.oneof(
+    { weight: 6, arbitrary: userAuth },
+    ...(withAdmin ? [{ weight: 2, arbitrary: fc.constant<Auth>({ kind: 'admin' }) }] : []),
+    { weight: 1, arbitrary: fc.constant<Auth>({ kind: 'none' }) },
+    { weight: 2, arbitrary: headerValue.map((value): Auth => ({ kind: 'hostile', value })) },
+  );
+function authorization(a: Auth): string | undefined {
+  if (a.kind === 'user') return `Bearer ${users[a.user]!.token}`;
+  if (a.kind === 'admin') return `Bearer ${env.ADMIN_TOKEN}`;
+  return a.kind === 'hostile' ? `Bearer ${a.value}` : undefined;
+}
+
+/** A path segment: hostile, a made-up uuid, or one of the known ids (resolved once setup ran). */
+const segment = (...known: (() => string)[]) =>
+  fc.oneof(
+    { weight: 4, arbitrary: hostileString },
+    { weight: 2, arbitrary: fc.uuid() },
+    ...known.map((id) => ({ weight: 2, arbitrary: fc.constant(null).map(id) })),
+  );
+/** How a segment reaches the router: an empty or dot segment collapses the path (another route, or none). */
+const collapses = (value: string) => value === '' || value === '.' || value === '..';
+const batch = <T>(arbitrary: fc.Arbitrary<T>) => fc.array(arbitrary, { minLength: BATCH, maxLength: BATCH });
+const anyClientError = Object.fromEntries([400, 401, 403, 404, 405, 409, 422].map((status) => [status, '*' as const]));
+
+describe('fuzz: POST /reservations/:id/refund', () => {
+  // The admin refunds anything paid: it is never aimed at the one paid reservation left.
+  const refundCase = fc
+    .record({ id: segment(() => refundedId, () => heldId, () => paidId), auth: someAuth(true) })
+    .filter((c) => !(c.auth.kind === 'admin' && c.id === paidId));
+
+  it.prop([batch(refundCase)], fuzzRuns(RUNS))(
+    'refunds nothing new: 401 without credentials whatever the id, 400/404/409 for the rest, the same refund again for its owner',
+    async (cases) => {
+      const dbBefore = await dbFingerprint();
+      const results = await Promise.all(
+        cases.map((c) => send('POST /reservations/:id/refund', { method: 'POST', path: `/reservations/${urlPart(c.id)}/refund`, headers: { Authorization: authorization(c.auth) } })),
+      );
+      for (const [i, result] of results.entries()) {
+        const c = cases[i]!;
+        const id = wellFormed(c.id);
+        const label = JSON.stringify(c);
+        const owner = c.auth.kind === 'admin' || (c.auth.kind === 'user' && ((c.auth.user === 0 && id === refundedId) || (c.auth.user === 1 && id === heldId)));
+        if (collapses(id)) expectOneOf(result, anyClientError, label);
+        else if (c.auth.kind === 'none' || c.auth.kind === 'hostile') expectOneOf(result, { 401: ['UNAUTHENTICATED'] }, label);
+        else if (!acceptedBy(UuidSchema, id)) expectOneOf(result, { 400: ['VALIDATION_FAILED'] }, label);
+        else if (!owner || (id !== refundedId && id !== heldId)) expectOneOf(result, { 404: ['RESERVATION_NOT_FOUND'] }, label);
+        else if (id === heldId) expectOneOf(result, { 409: ['RESERVATION_NOT_PAID', 'REQUEST_IN_PROGRESS'] }, label);
+        else expectSameRefund(result, label);
+      }
+      expect({ ...(await dbFingerprint()), idempotencyKeys: 0 }).toEqual({ ...dbBefore, idempotencyKeys: 0 });
+    },
+    TIMEOUT_MS,
+  );
+});
+
+/** A repeat refund answers with the first one and changes nothing. */
+function expectSameRefund(result: FuzzResult, label: string): void {
+  expectOneOf(result, { 200: '*', 409: ['REQUEST_IN_PROGRESS'] }, label);
+  if (result.status !== 200) return;
+  const { reservationId, status, refunded, fee, refundedAt } = firstRefund;
+  expect(result.json, label).toMatchObject({ reservationId, status, refunded, fee, refundedAt });
+}
+
+/** A JSON body from the schema (mutated or hostile) or, one time in ten, a raw not-quite-JSON one. */
+type Body = { json: unknown } | { raw: string };
+const bodyOf: fc.Arbitrary<Body> = fc.oneof(
+  { weight: 9, arbitrary: bodyFor(shapedBy(WaitlistJoinSchema)).map((json): Body => ({ json })) },
+  { weight: 1, arbitrary: fc.constantFrom(...RAW_BODIES).map((raw): Body => ({ raw })) },
+);
+async function joinBodyAccepted(body: Body): Promise<boolean> {
+  if ('json' in body) return acceptedBy(WaitlistJoinSchema, body.json);
+  try {
+    return acceptedBy(WaitlistJoinSchema, await new Response(body.raw).json());
+  } catch {
+    return false;
+  }
+}
+
+const waitlistEntries = async (concertId: string) => {
+  const { waitlist } = await stats(concertId);
+  return waitlist;
+};
+const total = (counts: Record<string, number>) => Object.values(counts).reduce((sum, n) => sum + n, 0);
+const concertSegment = segment(() => openId, () => soldOutId);
+
+describe('fuzz: the waitlist routes', () => {
+  it.prop([batch(fc.record({ id: concertSegment, body: bodyOf, auth: someAuth(false) }))], fuzzRuns(RUNS))(
+    'joins exactly where its 2xx answers say, and answers everything else 4xx',
+    async (cases) => {
+      const entriesBefore = total(await waitlistEntries(soldOutId));
+      const results = await Promise.all(
+        cases.map((c) =>
+          send('POST /concerts/:id/waitlist', {
+            method: 'POST',
+            path: `/concerts/${urlPart(c.id)}/waitlist`,
+            headers: { Authorization: authorization(c.auth) },
+            ...('raw' in c.body ? { rawBody: c.body.raw } : { body: c.body.json }),
+          }),
+        ),
+      );
+      let created = 0;
+      for (const [i, result] of results.entries()) {
+        const c = cases[i]!;
+        const id = wellFormed(c.id);
+        const label = JSON.stringify(c);
+        if (collapses(id)) expectOneOf(result, anyClientError, label);
+        else if (c.auth.kind !== 'user') expectOneOf(result, { 401: ['UNAUTHENTICATED'] }, label);
+        else if (!acceptedBy(UuidSchema, id) || !(await joinBodyAccepted(c.body))) expectOneOf(result, { 400: ['VALIDATION_FAILED'] }, label);
+        else if (id === openId) expectOneOf(result, { 409: ['WAITLIST_NOT_OPEN'] }, label);
+        else if (id === soldOutId) expectOneOf(result, { 200: '*', 201: '*', 409: ['WAITLIST_NOT_OPEN', 'REQUEST_IN_PROGRESS'], 422: ['HOLD_LIMIT'] }, label);
+        else expectOneOf(result, { 404: ['CONCERT_NOT_FOUND'] }, label);
+        if (result.status === 201) created++;
+        if (result.status < 300) expect(result.json, label).toMatchObject({ concertId: soldOutId });
+      }
+      // One entry per 201; a 200 is an entry that already was.
+      expect(total(await waitlistEntries(soldOutId))).toBe(entriesBefore + created);
+      expect(total(await waitlistEntries(openId))).toBe(0);
+    },
+    TIMEOUT_MS,
+  );
+
+  it.prop([batch(fc.record({ id: concertSegment, auth: someAuth(false) }))], fuzzRuns(RUNS))(
+    'shows each caller only their own entry and changes nothing',
+    async (cases) => {
+      const entriesBefore = await waitlistEntries(soldOutId);
+      const results = await Promise.all(
+        cases.map((c) => send('GET /concerts/:id/waitlist/me', { method: 'GET', path: `/concerts/${urlPart(c.id)}/waitlist/me`, headers: { Authorization: authorization(c.auth) } })),
+      );
+      for (const [i, result] of results.entries()) {
+        const c = cases[i]!;
+        const id = wellFormed(c.id);
+        const label = JSON.stringify(c);
+        if (collapses(id)) expectOneOf(result, anyClientError, label);
+        else if (c.auth.kind !== 'user') expectOneOf(result, { 401: ['UNAUTHENTICATED'] }, label);
+        else if (!acceptedBy(UuidSchema, id)) expectOneOf(result, { 400: ['VALIDATION_FAILED'] }, label);
+        else if (id === soldOutId) expectOneOf(result, { 200: '*', 404: ['WAITLIST_ENTRY_NOT_FOUND'] }, label);
+        else expectOneOf(result, { 404: ['CONCERT_NOT_FOUND', 'WAITLIST_ENTRY_NOT_FOUND'] }, label);
+        if (result.status === 200) expect(result.json, label).toMatchObject({ concertId: soldOutId });
+      }
+      expect(await waitlistEntries(soldOutId)).toEqual(entriesBefore);
+    },
+    TIMEOUT_MS,
+  );
+
+  it.prop([batch(fc.record({ id: concertSegment, auth: someAuth(false) }))], fuzzRuns(RUNS))(
+    'leaves only the caller’s own entry, and answers everything else 4xx',
+    async (cases) => {
+      const entriesBefore = await waitlistEntries(soldOutId);
+      const results = await Promise.all(
+        cases.map((c) => send('DELETE /concerts/:id/waitlist/me', { method: 'DELETE', path: `/concerts/${urlPart(c.id)}/waitlist/me`, headers: { Authorization: authorization(c.auth) } })),
+      );
+      for (const [i, result] of results.entries()) {
+        const c = cases[i]!;
+        const id = wellFormed(c.id);
+        const label = JSON.stringify(c);
+        if (collapses(id)) expectOneOf(result, anyClientError, label);
+        else if (c.auth.kind !== 'user') expectOneOf(result, { 401: ['UNAUTHENTICATED'] }, label);
+        else if (!acceptedBy(UuidSchema, id)) expectOneOf(result, { 400: ['VALIDATION_FAILED'] }, label);
+        else if (id === soldOutId) expectOneOf(result, { 204: '*', 404: ['WAITLIST_ENTRY_NOT_FOUND'], 409: ['REQUEST_IN_PROGRESS'] }, label);
+        else expectOneOf(result, { 404: ['CONCERT_NOT_FOUND', 'WAITLIST_ENTRY_NOT_FOUND'] }, label);
+      }
+      // Leaving ends an entry, it never adds or revives one.
+      const entriesAfter = await waitlistEntries(soldOutId);
+      expect(total(entriesAfter)).toBe(total(entriesBefore));
+      expect(entriesAfter.waiting).toBeLessThanOrEqual(entriesBefore.waiting);
+    },
+    TIMEOUT_MS,
+  );
+});
