@@ -1,4 +1,4 @@
-// Model-based run (issue 10; refunds since issue 18): random command sequences over a small concert, each step checked
+// Model-based run (issue 10; refunds and the waitlist since issue 18): random command sequences over a small concert, each step checked
 // against a simple in-test model and against DESIGN.md §6 (Postgres and the room). A failure prints
 // fast-check's seed and path; MODEL_SEED (and MODEL_PATH) replay it, MODEL_RUNS sets how many run
 // (`npm run test:soak` runs ten times the default).
@@ -60,7 +60,7 @@ interface Real {
 /** What one step may do to admission: nobody, only the joiner, or up to one window's worth. */
 type Admits = { kind: 'none' } | { kind: 'joiner'; user: number } | { kind: 'window' };
 
-const stats = { sequences: 0, commands: 0, refunds: 0 };
+const stats = { sequences: 0, commands: 0, refunds: 0, waitlistJoins: 0 };
 const timing = { act: 0, check: 0 };
 
 function seatStatus(model: Readonly<Model>, seat: number): 'available' | 'held' | 'sold' {
@@ -207,7 +207,8 @@ class Hold extends Step {
     const user = model.users[this.user]!;
     const got = await answer(await hold(real.concertId, { userId: user.id, userToken: user.token, queueToken: user.queueToken! }, this.seats));
     const taken = this.seats.filter((s) => seatStatus(model, s) !== 'available').sort((a, b) => a - b);
-    if (user.line !== 'admitted') expect(got.code).toBe('NOT_ADMITTED');
+    // Once sold out, seats come back only through the waitlist: a place in line holds nothing more.
+    if (user.line !== 'admitted' || model.wasSoldOut) expect(got.code).toBe('NOT_ADMITTED');
     else if (ownedSeats(model, this.user) + this.seats.length > MAX_SEATS) expect(got.code).toBe('HOLD_LIMIT');
     else if (taken.length > 0) expect({ code: got.code, seats: got.body.seats }).toEqual({ code: 'SEAT_UNAVAILABLE', seats: taken });
     else {
@@ -323,6 +324,43 @@ class Refund extends ReservationStep {
   }
 }
 
+/**
+ * The waitlist's gate: closed (409 WAITLIST_NOT_OPEN) until every seat has been sold, open from then
+ * on whatever refunds free. The entry is left at once, so an offer it may have been made (a seat a
+ * refund freed) goes back and the seat map stays what the model says.
+ */
+class WaitlistVisit extends Step {
+  readonly user: number;
+  readonly seats: number;
+  constructor(user: number, seats: number) {
+    super();
+    this.user = user;
+    this.seats = seats;
+  }
+  async act(model: Model, real: Real): Promise<Admits> {
+    const user = model.users[this.user]!;
+    const joined = await answer(
+      await api(`/concerts/${real.concertId}/waitlist`, { method: 'POST', headers: { ...authed(user.token), 'content-type': 'application/json' }, body: JSON.stringify({ seats: this.seats }) }),
+    );
+    if (!model.wasSoldOut) {
+      expect(joined.code).toBe('WAITLIST_NOT_OPEN');
+      return { kind: 'none' };
+    }
+    if (ownedSeats(model, this.user) + this.seats > MAX_SEATS) {
+      expect(joined.code).toBe('HOLD_LIMIT');
+      return { kind: 'none' };
+    }
+    expect(joined.status).toBe(201);
+    stats.waitlistJoins++;
+    const left = await api(`/concerts/${real.concertId}/waitlist/me`, { method: 'DELETE', headers: authed(user.token) });
+    expect(left.status).toBe(204);
+    return { kind: 'none' };
+  }
+  toString() {
+    return `waitlist(u${this.user}, ${this.seats})`;
+  }
+}
+
 class Move extends Step {
   readonly kind: 'charge' | 'use';
   readonly user: number;
@@ -413,6 +451,7 @@ const step = fc.oneof(
   { weight: 6, arbitrary: fc.tuple(user, pick).map(([u, k]) => new Cancel(u, k)) },
   { weight: 9, arbitrary: fc.tuple(user, pick).map(([u, k]) => new Pay(u, k)) },
   { weight: 6, arbitrary: fc.tuple(user, pick, fc.boolean()).map(([u, k, byOwner]) => new Refund(u, k, byOwner)) },
+  { weight: 4, arbitrary: fc.tuple(user, fc.integer({ min: 1, max: 2 })).map(([u, n]) => new WaitlistVisit(u, n)) },
   { weight: 9, arbitrary: fc.tuple(user, fc.constantFrom(100, 200, 500)).map(([u, amount]) => new Move('charge', u, amount)) },
   { weight: 3, arbitrary: fc.tuple(user, fc.constantFrom(50, 150, 400)).map(([u, amount]) => new Move('use', u, amount)) },
   { weight: 6, arbitrary: pick.map((k) => new Expire(k)) },
@@ -453,7 +492,14 @@ it(`keeps the model and every invariant over ${runs} random command sequences`, 
         for (const first of [new Join(0), new Join(1)]) await first.run(model, real);
         // Every other sequence starts with one seat bought, so that refunds (and what follows them)
         // are reached: a short random sequence rarely charges, holds and pays with one user.
-        if (stats.sequences % 2 === 0) for (const first of [new Move('charge', 0, PRICE), new Hold(0, [SEATS]), new Pay(0, 0)]) await first.run(model, real);
+        if (stats.sequences % 4 === 0) for (const first of [new Move('charge', 0, PRICE), new Hold(0, [SEATS]), new Pay(0, 0)]) await first.run(model, real);
+        // And one in four starts sold out (both fans buy three seats), so the waitlist's open side,
+        // a refund after sell-out and a place in line refused its hold are reached too.
+        if (stats.sequences % 4 === 2) {
+          const sellOut = [new Move('charge', 0, 3 * PRICE), new Hold(0, [1, 2, 3]), new Pay(0, 0), new Move('charge', 1, 3 * PRICE), new Hold(1, [4, 5, 6]), new Pay(1, 1)];
+          for (const first of sellOut) await first.run(model, real);
+          expect(model.wasSoldOut).toBe(true);
+        }
         await fc.asyncModelRun(() => ({ model, real }), commands);
       }),
       { numRuns: runs, seed, ...(path ? { path } : {}), endOnFailure: false },
@@ -463,7 +509,7 @@ it(`keeps the model and every invariant over ${runs} random command sequences`, 
   }
   console.log(
     `[model] ${stats.sequences} sequences (${runs} + shrinking), ${stats.commands} steps (${2 * stats.sequences} of them the opening joins), ` +
-      `${stats.refunds} refunds, ${invariantCounts.checks} invariant checks, ` +
+      `${stats.refunds} refunds, ${stats.waitlistJoins} waitlist joins, ${invariantCounts.checks} invariant checks, ` +
       `${invariantCounts.violations} violations in ${Math.round((Date.now() - startedAt) / 1000)} s (acting ${Math.round(timing.act / 1000)} s, checking ${Math.round(timing.check / 1000)} s)`,
   );
   expect(invariantCounts.violations).toBe(0);
