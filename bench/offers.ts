@@ -25,6 +25,7 @@ import { ROOM_MIGRATIONS } from '../src/durable-objects/concert-room/schema.ts';
 import { adjacentSeatsByScan, decideOffers, type WaitlistOffer } from '../src/durable-objects/concert-room/waitlist.ts';
 import { flagValue, intFlag, writeJsonReport } from './lib/cli.ts';
 import { formatCount, formatMs, formatRatio, printTable } from './lib/table.ts';
+import { seededRandom } from '../test/helpers/seeded-random.ts';
 
 type Variant = 'before' | 'after';
 
@@ -65,17 +66,6 @@ function sqlStorage(db: DatabaseSync): SqlStorage {
   return { exec } as unknown as SqlStorage;
 }
 
-/** mulberry32: the same states for both variants and every run. */
-function random(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The schema as it was before seat_runs: the same steps, without the table and its triggers. */
 const BEFORE_SEAT_RUNS = `DROP TRIGGER seat_runs_update; DROP TRIGGER seat_runs_delete; DROP TRIGGER seat_runs_insert; DROP TABLE seat_runs;`;
@@ -85,7 +75,7 @@ function measure(scenario: Scenario, variant: Variant, seed: number): { measured
   try {
     for (const step of ROOM_MIGRATIONS) db.exec(step);
     if (variant === 'before') db.exec(BEFORE_SEAT_RUNS);
-    const next = random(seed);
+    const next = seededRandom(seed);
     db.exec('BEGIN');
     // Sections of 500 seats, as a venue's blocks; every seat sold: the waitlist is open.
     const insertSeat = db.prepare(`INSERT INTO seats (seat_number, seat_id, section, price, status) VALUES (?, ?, ?, 100, 'sold')`);

@@ -4,17 +4,11 @@ import { describe, expect, it } from 'vitest';
 import { migrateRoomSchema, ROOM_MIGRATIONS } from '../../src/durable-objects/concert-room/schema.ts';
 import { adjacentSeatsByScan, decideOffers, type WaitlistOffer } from '../../src/durable-objects/concert-room/waitlist.ts';
 import { uniqueId } from '../helpers/api.ts';
+import { seededRandom } from '../helpers/seeded-random.ts';
 
-/** A small seeded generator (mulberry32): every case can be replayed from its seed. */
+/** Seeded draws: every case can be replayed from its seed. */
 function random(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = seededRandom(seed);
   return { next, int: (lo: number, hi: number) => lo + Math.floor(next() * (hi - lo + 1)), pick: <T>(xs: readonly T[]) => xs[Math.floor(next() * xs.length)]! };
 }
 

@@ -7,6 +7,7 @@ import { admittedUser, createConcert, hold, joinOk, openConcert, queueStatus, ro
 import { dueInPostgres } from '../helpers/expiry.ts';
 import { directQuery } from '../helpers/postgres.ts';
 import { LIVE_RESERVATIONS_SQL } from '../../src/db/room-source.ts';
+import { planNodes, type PlanNode } from '../helpers/postgres-plan.ts';
 
 interface Statement {
   query: string;
@@ -236,18 +237,3 @@ describe('Postgres plan of the reconciliation read', () => {
   });
 });
 
-interface PlanNode {
-  'Node Type': string;
-  'Relation Name'?: string;
-  'Index Name'?: string;
-  'Actual Rows': number;
-  'Actual Loops': number;
-  'Rows Removed by Filter'?: number;
-  'Rows Removed by Index Recheck'?: number;
-  Plans?: PlanNode[];
-}
-
-function* planNodes(node: PlanNode): Generator<PlanNode> {
-  yield node;
-  for (const child of node.Plans ?? []) yield* planNodes(child);
-}

@@ -8,6 +8,7 @@ import { switchServer } from '../helpers/faults.ts';
 import { checkInvariantsAfterEach } from '../helpers/invariants.ts';
 import { directQuery } from '../helpers/postgres.ts';
 import { eventually, sleep } from './helpers.ts';
+import { seededRandom } from '../helpers/seeded-random.ts';
 
 checkInvariantsAfterEach({ settleMs: 20_000 });
 
@@ -27,23 +28,12 @@ interface Outcome {
   code?: string;
 }
 
-/** A small seeded generator (mulberry32), so a failing run's load can be told again. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('Postgres stopped for 10 s under steady load, then restarted', () => {
   it('answers only 503 problem+json with Retry-After while down, normally within 5 s after; holds due meanwhile expire once it is back', async () => {
     const seed = Date.now() % 1_000_000;
     console.log(`[postgres-down] load seed ${seed}`);
-    const next = random(seed);
+    const next = seededRandom(seed);
     const seats = 40; // the load's; two more are kept for the holds that fall due while Postgres is down
     const concert = await openConcert({ seats: seats + 2, price: 100, queue: { holdSeconds: 3 } });
     const users = await Promise.all(Array.from({ length: 10 }, () => admittedUser(concert.id, 'load')));

@@ -2,22 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { holdStatement } from '../../src/db/reservations-repo.ts';
 import { createConcert } from '../helpers/concerts.ts';
 import { directQuery, openDirectClient } from '../helpers/postgres.ts';
+import { planNodes, type PlanNode } from '../helpers/postgres-plan.ts';
 
-interface PlanNode {
-  'Node Type': string;
-  'Relation Name'?: string;
-  'Index Name'?: string;
-  'Actual Rows': number;
-  'Actual Loops': number;
-  'Rows Removed by Filter'?: number;
-  'Rows Removed by Join Filter'?: number;
-  Plans?: PlanNode[];
-}
-
-function* nodes(node: PlanNode): Generator<PlanNode> {
-  yield node;
-  for (const child of node.Plans ?? []) yield* nodes(child);
-}
 
 /** Rows a node looked at: those it passed on and those it read and threw away. */
 const rowsLookedAt = (node: PlanNode) =>
@@ -49,7 +35,7 @@ describe('the hold statement in Postgres', () => {
       await client.query('ROLLBACK').catch(() => undefined);
       await client.close();
     }
-    const all = [...nodes(plan)];
+    const all = [...planNodes(plan)];
     expect(all.filter((node) => node['Relation Name'] === 'seats' && node['Node Type'] === 'Seq Scan')).toEqual([]);
     const seatIndexes = all.map((node) => node['Index Name']).filter((name) => name?.startsWith('seats_'));
     expect(seatIndexes.length).toBeGreaterThan(0);
