@@ -31,14 +31,23 @@
  * Flags: `--duration <s>` per step (default 5), `--mode wrangler|workerd|both` (default both),
  * `--payments <n>` most holds paid per payment step (default 400; fewer are prepared when the charge
  * rate measured just before says one step cannot use them, at least 60), `--warmup <s>` of unreported
- * trivial and DO-write load after each Worker start (default 3), `--json <file>`.
+ * trivial and DO-write load after each Worker start (default 3), `--charge-clients 100` (clients of
+ * the charge step, a list: issue 19 judges charges at 50), `--latency neon=MS,redis=MS` (round-trip
+ * latency the adapters add, ./lib/wire.ts), `--worker-root DIR` (the Worker from another checkout),
+ * `--json <file>`. Every HTTP step also prints the Postgres and Redis round trips the adapters counted
+ * per request, and issue 19's checkout goals are printed for the steps they are judged on.
  */
+import os from 'node:os';
 import pg from 'pg';
 import type { Redis } from '@upstash/redis/cloudflare';
 import { AppError } from '../src/lib/errors.ts';
 import { WaitLock } from '../src/lib/locks/index.ts';
 import { getRedis } from '../src/lib/redis.ts';
-import { flagValue, intFlag, writeJsonReport } from './lib/cli.ts';
+import { flagValue, intFlag, intListFlag, writeJsonReport } from './lib/cli.ts';
+import { checkoutGoal, judgedAt } from './lib/goals.ts';
+import type { Goal } from './lib/goals.ts';
+import { CALLS_HEADER, CALLS_LEGEND, callsPerOp, describeLatency, formatCalls, latencyFlag, latencyLabel, readWire, setLatency } from './lib/wire.ts';
+import type { CallsPerOp } from './lib/wire.ts';
 import { interrupted } from './lib/cleanup.ts';
 import { DO_WRITE, PG_HTTP, PG_TX, TRIVIAL, UPSTASH, ceilingLoad, probeCeiling, warmUp } from './lib/ceilings.ts';
 import type { CeilingKind } from './lib/ceilings.ts';
@@ -61,6 +70,7 @@ const MODES = parseModes(flagValue('mode'));
 /** Most holds prepared (and paid) per payment step; see paymentsPerStep(). */
 const PAYMENTS_PER_STEP = intFlag('payments', 400);
 const WARMUP_S = intFlag('warmup', 3, { min: 0 });
+const LATENCY = latencyFlag();
 flagValue('json'); // fail on a bare --json now, not after the run
 
 /** The ceilings of parts 2 and 3 besides the trivial 404, in the order measured (bench/lib/ceilings.ts). */
@@ -68,8 +78,9 @@ const HTTP_CEILINGS: readonly CeilingKind[] = [DO_WRITE, UPSTASH, PG_HTTP, PG_TX
 
 /** Contenders on the one lock key. */
 const CONTENDERS = [1, 10, 100] as const;
-/** Charge clients, each its own user. */
-const CHARGE_USERS = 100;
+/** Charge clients, each its own user; one step per count. */
+const CHARGE_CLIENTS = intListFlag('charge-clients', [100]);
+const CHARGE_USERS = Math.max(...CHARGE_CLIENTS);
 /** Clients of the payment steps ("modest concurrency"). */
 const PAY_CLIENTS = [10, 50] as const;
 /** Fewest holds prepared per payment step, however slow the charges were. */
@@ -112,6 +123,12 @@ interface Row {
   stackMsPerOp: number;
   clientCpuPct: number;
   stoppedBy: string;
+  /** HTTP rows: round trips the adapters counted per answered request (./lib/wire.ts). */
+  calls?: CallsPerOp;
+  /** The machine's 1-minute load average as the step ended. */
+  load1?: number;
+  /** Issue 19's goal for the step, when it has one in this run. */
+  goal?: Goal;
 }
 
 function opRow(part: string, result: OpResult, ceiling: Row | undefined, redisCalls: number): Row {
@@ -167,7 +184,7 @@ function printMainTable(rows: readonly Row[]): void {
       ...rightAligned('clients', 'done', 'per s', '× ceiling'),
       ...LATENCY_COLUMNS,
       'outcomes',
-      ...rightAligned('errors', 'Redis calls/op', 'srv ms/op', 'srv cost × ceiling', 'stack ms/op', 'stack cost × ceiling', 'client CPU'),
+      ...rightAligned('errors', 'Redis calls/op', 'srv ms/op', 'srv cost × ceiling', 'stack ms/op', 'stack cost × ceiling', 'client CPU', 'load 1m', CALLS_HEADER),
     ],
     rows.map((row) => [
       row.part,
@@ -187,6 +204,8 @@ function printMainTable(rows: readonly Row[]): void {
       // The trivial ceiling does no stack work, so a ratio to it says nothing; the INCR's does.
       row.mode === 'node' ? ratio(row.stackMsPerOp, row.ceiling?.stackMsPerOp) : '–',
       Number.isFinite(row.clientCpuPct) ? `${row.clientCpuPct.toFixed(0)} %` : '–',
+      row.load1 === undefined ? '–' : row.load1.toFixed(2),
+      formatCalls(row.calls),
     ]),
   );
   console.log(
@@ -200,7 +219,8 @@ function printMainTable(rows: readonly Row[]): void {
       '  redis-server and the Neon/Upstash adapters; cost × ceiling: that ÷ the ceiling row\'s — the steadiest',
       '  figures on a shared machine (stack cost only for part 1: the trivial ceiling does no stack work).',
       'client CPU: this Node process (the load generator, and in part 1 the lock client itself), % of one core;',
-      '  near 100 % means the client, not the server, set the pace.',
+      '  near 100 % means the client, not the server, set the pace. load 1m: the machine\'s load average as the step ended.',
+      CALLS_LEGEND,
     ].join('\n'),
   );
 }
@@ -380,8 +400,11 @@ async function runMode(mode: WorkerMode, bench: BenchStack, rows: Row[], raw: { 
   const measure = async (part: string, step: Omit<LoadStep, keyof typeof common>, ceiling: { row: Row; result: LoadResult; ceilings?: Map<string, Row> } | undefined) => {
     if (interrupted.aborted) throw new Error('interrupted');
     log(`${mode}: ${step.name}, ${step.concurrency} clients`);
+    const wireBefore = await readWire(bench.stack);
     const result = await runLoad({ ...common, ...step });
     const row = httpRow(part, mode, result, ceiling?.row);
+    row.calls = callsPerOp(wireBefore, await readWire(bench.stack), result.requests);
+    row.load1 = os.loadavg()[0];
     if (ceiling?.ceilings) row.ceilings = ceiling.ceilings;
     rows.push(row);
     raw.push({ mode, result, trivial: ceiling?.result });
@@ -424,29 +447,33 @@ async function runMode(mode: WorkerMode, bench: BenchStack, rows: Row[], raw: { 
     }),
   );
   const charges = new Map(chargeUsers.map((user) => [user.userId, { ok: 0, noAnswer: 0 }]));
-  const trivialCharge = await trivial('2 charge', CHARGE_USERS);
-  const charge = await measure(
-    '2 charge',
-    {
-      name: 'POST /balance/charge {amount: 1}',
-      concurrency: CHARGE_USERS,
-      durationMs: DURATION_MS,
-      next: (client) => ({ method: 'POST', path: '/balance/charge', headers: { authorization: `Bearer ${chargeUsers[client]!.token}` }, json: { amount: 1 } }),
-      expect: (r) => r.status === 200,
-      label: labelWithCode,
-      onResponse: (r, _request, client) => {
-        if (r.status === 200) charges.get(chargeUsers[client]!.userId)!.ok++;
+  let charge: { row: Row } | undefined;
+  for (const chargeClients of CHARGE_CLIENTS) {
+    const trivialCharge = await trivial('2 charge', chargeClients);
+    charge = await measure(
+      '2 charge',
+      {
+        name: 'POST /balance/charge {amount: 1}',
+        concurrency: chargeClients,
+        durationMs: DURATION_MS,
+        next: (client) => ({ method: 'POST', path: '/balance/charge', headers: { authorization: `Bearer ${chargeUsers[client]!.token}` }, json: { amount: 1 } }),
+        expect: (r) => r.status === 200,
+        label: labelWithCode,
+        onResponse: (r, _request, client) => {
+          if (r.status === 200) charges.get(chargeUsers[client]!.userId)!.ok++;
+        },
+        onError: (_error, _request, client) => charges.get(chargeUsers[client]!.userId)!.noAnswer++,
       },
-      onError: (_error, _request, client) => charges.get(chargeUsers[client]!.userId)!.noAnswer++,
-    },
-    trivialCharge,
-  );
+      trivialCharge,
+    );
+    charge.row.goal = checkoutGoal('charge', latencyLabel(LATENCY));
+  }
 
   // Part 3 set-up: an open concert; users join (admitted), charge the price, hold one seat each.
   // Each hold costs three requests, one of them a charge, so preparing far more than a payment step can
   // use in --duration would spend minutes on set-up on a busy machine. A payment does at least a charge's
   // work, so the charge rate just measured bounds it: prepare what that rate fills in one step.
-  const perStep = paymentsPerStep(charge.row.perSecond);
+  const perStep = paymentsPerStep(charge!.row.perSecond);
   const users = perStep * PAY_CLIENTS.length;
   const concertId = await createConcert(worker.url, bench.adminToken, {
     title: `bench:locks ${mode}`,
@@ -540,7 +567,7 @@ async function runMode(mode: WorkerMode, bench: BenchStack, rows: Row[], raw: { 
     const reservationOf = (request: RequestSpec): string => (request.json as { reservationId: string }).reservationId;
     let next = 0;
     const ceiling = await trivial('3 payment', clients);
-    await measure(
+    const payment = await measure(
       '3 payment',
       {
         name: 'POST /payment {reservationId}',
@@ -557,6 +584,7 @@ async function runMode(mode: WorkerMode, bench: BenchStack, rows: Row[], raw: { 
       },
       ceiling,
     );
+    payment.row.goal = checkoutGoal('payment', latencyLabel(LATENCY));
   }
   const room = await concertStats(worker.url, bench.adminToken, concertId);
   await worker.stop();
@@ -751,7 +779,39 @@ function printRawSamples(raw: readonly { mode: WorkerMode; result: LoadResult }[
   }
 }
 
+/** Issue 19's checkout goals, one line per step judged (workerd; see ./lib/goals.ts). */
+function printCheckoutGoals(rows: readonly Row[]): void {
+  const judged = rows.filter((row) => row.goal && row.mode !== 'node' && judgedAt(row.goal, row.mode, row.clients));
+  if (judged.length === 0) {
+    console.log(
+      `\nGoals (issue 19): none judged in this run — charge and payment ratios at 50 clients without --latency (charges: --charge-clients 50), ` +
+        `p50 at 10 clients with --latency neon=20,redis=10; workerd mode only.`,
+    );
+    return;
+  }
+  printTable(
+    'Goals (issue 19): workerd; ratios to the trivial 404 measured just before at the same clients, p50 with --latency',
+    ['step', ...rightAligned('clients'), 'goal', 'measured', CALLS_HEADER, 'verdict'],
+    judged.map((row) => {
+      const ratio = row.ceiling ? row.perSecond / row.ceiling.perSecond : Number.NaN;
+      const met = row.goal!.met({ ratio, p50: row.latencyMs.p50, p99: row.latencyMs.p99 });
+      return [
+        row.step,
+        formatCount(row.clients),
+        row.goal!.text,
+        `${formatRatio(ratio)} trivial, p50 ${formatMs(row.latencyMs.p50)} ms, p99 ${formatMs(row.latencyMs.p99)} ms`,
+        formatCalls(row.calls),
+        met ? 'met' : 'NOT MET',
+      ];
+    }),
+  );
+}
+
 async function main({ bench, startedAt, elapsedSeconds }: BenchRun): Promise<void> {
+  if (LATENCY) {
+    await setLatency(bench.stack, LATENCY);
+    log(`latency on: ${latencyLabel(LATENCY)}`);
+  }
   const rows: Row[] = [];
   const raw: { mode: WorkerMode; result: LoadResult; trivial: LoadResult | undefined }[] = [];
   const fences = await lockPart(bench, rows);
@@ -762,7 +822,7 @@ async function main({ bench, startedAt, elapsedSeconds }: BenchRun): Promise<voi
 
   console.log(
     `bench:locks — ${DURATION_MS / 1000} s per step; wait lock from Node with 1/10/100 contenders on one key; ` +
-      `charges by ${CHARGE_USERS} users; payments of distinct holds (${runs.map((r) => `${r.mode} ${formatCount(r.paymentsPerStep)}`).join(', ')} per step) at ${PAY_CLIENTS.join(' and ')} clients; ` +
+      `charges by ${CHARGE_CLIENTS.join(' and ')} users; payments of distinct holds (${runs.map((r) => `${r.mode} ${formatCount(r.paymentsPerStep)}`).join(', ')} per step) at ${PAY_CLIENTS.join(' and ')} clients; ` +
       `modes ${MODES.join(' and ')}. One 2-core machine for client, Worker, Postgres and Redis: read the ratio columns.`,
   );
   printRunSettings(bench, runs.map((run) => run.worker), {
@@ -777,7 +837,7 @@ async function main({ bench, startedAt, elapsedSeconds }: BenchRun): Promise<voi
       `{reservationId} of a distinct held 1-seat reservation (price ${PRICE}) of a distinct admitted user charged exactly ${PRICE}; each paid once; ` +
       `the step ends when its holds are used up or at --duration. Holds per step = the charges/s of part 2 (same mode) × duration × 0.8, ` +
       `within [${MIN_PAYMENTS_PER_STEP}, ${formatCount(PAYMENTS_PER_STEP)}] (--payments): a payment does at least a charge's work, and set-up costs 3 requests a hold`,
-  });
+  }, { latency: describeLatency(LATENCY) });
   for (const run of runs) {
     console.log(`\nSet-up of part 3, ${run.mode} (not benchmark figures): ` +
       run.setup.map((r) => `${r.name}: ${formatCount(r.expected)}/${formatCount(r.requests)} ok at ${formatCount(r.rps)} req/s`).join('; '));
@@ -785,6 +845,7 @@ async function main({ bench, startedAt, elapsedSeconds }: BenchRun): Promise<voi
 
   printMainTable(rows);
   printCeilingTable(rows, runs);
+  printCheckoutGoals(rows);
   console.log(
     `Payment steps: ${rows
       .filter((row) => row.part === '3 payment' && row.ceiling !== undefined && !row.isCeiling)
@@ -832,6 +893,8 @@ async function main({ bench, startedAt, elapsedSeconds }: BenchRun): Promise<voi
     durationPerStepS: DURATION_MS / 1000,
     contenders: CONTENDERS,
     chargeUsers: CHARGE_USERS,
+    chargeClients: CHARGE_CLIENTS,
+    latency: LATENCY ?? null,
     payClients: PAY_CLIENTS,
     maxPaymentsPerStep: PAYMENTS_PER_STEP,
     paymentsPerStep: Object.fromEntries(runs.map((r) => [r.mode, r.paymentsPerStep])),
@@ -841,8 +904,11 @@ async function main({ bench, startedAt, elapsedSeconds }: BenchRun): Promise<voi
     trivial: TRIVIAL.description,
     ceilings: Object.fromEntries(HTTP_CEILINGS.map((kind) => [kind.name, kind.description])),
     unavailableCeilings: Object.fromEntries(runs.map((run) => [run.mode, Object.fromEntries(run.unavailable)])),
-    table: rows.map(({ ceiling, ceilings, ...row }) => ({
+    table: rows.map(({ ceiling, ceilings, goal, ...row }) => ({
       ...row,
+      ...(goal && row.mode !== 'node' && judgedAt(goal, row.mode, row.clients)
+        ? { goal: goal.text, goalMet: goal.met({ ratio: ceiling ? row.perSecond / ceiling.perSecond : Number.NaN, p50: row.latencyMs.p50, p99: row.latencyMs.p99 }) }
+        : {}),
       ceilingPerSecond: ceiling?.perSecond,
       ratioToCeiling: ceiling ? row.perSecond / ceiling.perSecond : undefined,
       ...(ceilings ? { ratioToEachCeiling: Object.fromEntries([...ceilings].map(([name, c]) => [name, row.perSecond / c.perSecond])) } : {}),

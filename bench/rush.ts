@@ -48,11 +48,17 @@
  * `--opening-order shuffle|fifo` (shuffle, the API's default) `--lobby-shards K` (1: joins go to the
  * room; K > 1: through K lobby objects, and the join requests per object per second are printed).
  *
+ * `--latency neon=MS,redis=MS` adds that much to every Postgres round trip and Upstash request in the
+ * local adapters (bench/lib/wire.ts), from before the ceilings to the end; the round trips they
+ * counted during the rush are printed per request of each kind. `--worker-root DIR` builds the Worker
+ * from another checkout. Checkout's p99 (hold and payment) is printed on a line of its own.
+ *
  * `--base-url` runs the fans against a service already running (ADMIN_TOKEN and DATABASE_URL from
  * the environment; DEV_AUTH on): ceilings and room checks need the bench entry's `/__bench/*` routes
  * and are reported as not measured / not checked where it has none; no CPU figures.
  */
 import { createHash } from 'node:crypto';
+import os from 'node:os';
 import pg from 'pg';
 import { flagValue, intFlag, writeJsonReport } from './lib/cli.ts';
 import { DO_WRITE, TRIVIAL, ceilingLoad, probeCeiling, warmUp } from './lib/ceilings.ts';
@@ -74,6 +80,8 @@ import { LATENCY_COLUMNS, formatCount, formatMs, formatRatio, latencyCells, prin
 import { parseModes, startWorker } from './lib/worker.ts';
 import type { WorkerMode, WorkerUnderTest } from './lib/worker.ts';
 import { findViolationsWith } from '../test/helpers/invariant-rules.ts';
+import { describeLatency, latencyFlag, latencyLabel, readWire, setLatency } from './lib/wire.ts';
+import type { WireCounts } from './lib/wire.ts';
 import type { QueryFn, RoomView, Violation } from '../test/helpers/invariant-rules.ts';
 
 const log = (message: string): void => console.error(`[bench:rush] ${message}`);
@@ -114,6 +122,8 @@ const CEILING_MS = intFlag('ceiling-seconds', 5) * 1000;
 const WARMUP_S = intFlag('warmup', 3, { min: 0 });
 const LEAD_S = flagValue('lead-seconds') === undefined ? undefined : intFlag('lead-seconds', 0, { min: 0 });
 const MAX_MS = intFlag('max-seconds', 1200) * 1000;
+const LATENCY = latencyFlag();
+if (LATENCY && BASE_URL) throw new Error('--latency needs the local stack: it cannot be used with --base-url');
 flagValue('json'); // fail on a bare --json now, not after the run
 
 /** Seats a fan tries to hold at most (DESIGN.md §3: at most 4 per person). */
@@ -153,6 +163,10 @@ async function startTarget(): Promise<Target> {
     return { url: BASE_URL, adminToken, query: pgc.query, close: pgc.close };
   }
   const bench = await startBenchStack(log);
+  if (LATENCY) {
+    await setLatency(bench.stack, LATENCY);
+    log(`latency on: ${latencyLabel(LATENCY)}`);
+  }
   const worker = await startWorker({ mode: MODE, vars: bench.vars, log });
   const pgc = await postgresQuery(bench.stack.databaseUrl);
   return { url: worker.url, adminToken: bench.adminToken, query: pgc.query, worker, bench, close: pgc.close };
@@ -583,6 +597,12 @@ function cpuDiff(before: Map<string, number>, after: Map<string, number>): CpuRo
   return [...after.entries()].map(([group, ms]) => ({ group, ms: ms - (before.get(group) ?? 0) }));
 }
 
+/** Counts between two readings of the adapters. */
+function wireDiff(before: WireCounts | undefined, after: WireCounts | undefined): WireCounts | undefined {
+  if (!before || !after) return undefined;
+  return Object.fromEntries(Object.entries(after).map(([kind, n]) => [kind, n - (before[kind as keyof WireCounts] ?? 0)]));
+}
+
 // ─── Main ────────────────────────────────────────────────────────────────────────────────────────
 
 async function main(target: Target): Promise<void> {
@@ -605,6 +625,8 @@ async function main(target: Target): Promise<void> {
   // The rush: one generator for every fan, from the first token to the last payment.
   dispatcher = new Dispatcher();
   const cpuBefore = cpuSample(target);
+  const wireBefore = target.bench ? await readWire(target.bench.stack) : undefined;
+  const loadBefore = os.loadavg()[0]!;
   const rushStartedAt = performance.now();
   const generator = dispatcher.run({ ...base, name: 'rush', durationMs: MAX_MS, timeoutMs: REQUEST_TIMEOUT_MS });
   const progressTimer = setInterval(() => {
@@ -721,6 +743,8 @@ async function main(target: Target): Promise<void> {
   const rushResult = await generator;
   const rushSeconds = (performance.now() - rushStartedAt) / 1000;
   const cpu = cpuDiff(cpuBefore, cpuSample(target));
+  const wireAfter = target.bench ? await readWire(target.bench.stack) : undefined;
+  const loadAfter = os.loadavg()[0]!;
   await crowd?.close();
 
   // After every session has ended: nothing may be left in a non-terminal state.
@@ -783,6 +807,22 @@ async function main(target: Target): Promise<void> {
   console.log(`  line: waiting ${formatCount(stats.waiting)}, admitted ${formatCount(stats.admitted)} (completed ${formatCount(stats.completed)}, expired ${formatCount(stats.expired)}, active ${formatCount(stats.active)})`);
   console.log(`  generator: ${formatCount(rushResult.requests)} requests at ${formatCount(rushResult.rps)} req/s average over the rush, client CPU ${rushResult.clientCpuPct.toFixed(0)} % of a core`);
 
+  const hold = rows.find((row) => row.endpoint === 'POST /reservations');
+  const pay = rows.find((row) => row.endpoint === 'POST /payment');
+  const p = (row: EndpointRow | undefined, q: 'p50' | 'p99'): string => (row ? `${formatMs(row.latencyMs[q])} ms` : 'n/a');
+  console.log(
+    `  checkout p99: hold (POST /reservations) ${p(hold, 'p99')}, payment (POST /payment) ${p(pay, 'p99')} ` +
+      `(p50 ${p(hold, 'p50')} / ${p(pay, 'p50')}); latency ${latencyLabel(LATENCY)}; load average 1 min ${loadBefore.toFixed(2)} at the start of the rush, ${loadAfter.toFixed(2)} at its end`,
+  );
+  console.log(`  distance: ${describeLatency(LATENCY)}`);
+  const wire = wireDiff(wireBefore, wireAfter);
+  if (wire) {
+    console.log(
+      `  round trips the adapters counted during the rush: Postgres on the room's WebSockets ${formatCount(wire.pgWsRoundTrips ?? 0)} ` +
+        `(+${formatCount(wire.pgWsConnections ?? 0)} connections), Neon HTTP ${formatCount(wire.pgHttpRequests ?? 0)}, Upstash ${formatCount(wire.redisRequests ?? 0)} ` +
+        `for ${formatCount(rushResult.requests)} requests of every kind (per kind: bench:holds and bench:locks)`,
+    );
+  }
   printTable(
     'Per endpoint (latency from send to last byte; 4xx by code)',
     ['endpoint', ...rightAligned('requests'), ...LATENCY_COLUMNS, ...rightAligned('2xx'), '4xx', '5xx', ...rightAligned('no answer')],
@@ -871,6 +911,10 @@ async function main(target: Target): Promise<void> {
     seatsBoughtByFans: progress.seatsSold,
     stats,
     endpoints: rows,
+    latency: LATENCY ?? null,
+    checkoutP99Ms: { hold: hold?.latencyMs.p99, payment: pay?.latencyMs.p99 },
+    loadAverage1m: { start: loadBefore, end: loadAfter },
+    adapterRoundTrips: wire,
     cpu: cpu.map((row) => ({ ...row, pctOfCore: (row.ms / 1000 / rushSeconds) * 100 })),
     rush: { requests: rushResult.requests, rps: rushResult.rps, seconds: rushSeconds, clientCpuPct: rushResult.clientCpuPct },
     ceilings: ceilings.map((c) => ({ name: c.name, description: c.description, reason: c.reason, rps: c.result?.rps, latencyMs: c.result?.latencyMs, clientCpuPct: c.result?.clientCpuPct, serverCpuMsPerRequest: c.result?.serverCpuMsPerRequest })),

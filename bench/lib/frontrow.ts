@@ -6,11 +6,13 @@ import type { ConcertStats } from '../../src/routes/admin.ts';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
-import { migrate } from '../../scripts/migrate.ts';
+import { pathToFileURL } from 'node:url';
+import { migrate as migrateHere } from '../../scripts/migrate.ts';
 import { stopProcessGroup, trackChild, waitForExit } from '../../scripts/stack/processes.ts';
 import type { Stack } from '../../scripts/stack/index.ts';
 import { signUserToken } from '../../src/lib/auth.ts';
 import { onCleanup } from './cleanup.ts';
+import { workerRootFlag } from './worker.ts';
 import { groupCpuMs, groupCpuMsByCommand } from './cpu.ts';
 import type { LoadResponse } from './load.ts';
 
@@ -87,8 +89,13 @@ export async function startBenchStack(log: (message: string) => void): Promise<B
     child.once('exit', (code) => reject(new Error(`the stack exited during start-up (${code}):\n${stderr.join('')}`)));
   });
   log(`stack up: postgres ${stack.postgresKind} ${stack.databaseUrl}, redis via ${stack.upstashUrl}`);
+  // The Worker under test may be built from another checkout (--worker-root): its schema, then.
+  const workerRoot = workerRootFlag();
+  const migrate = workerRoot
+    ? ((await import(pathToFileURL(path.join(workerRoot, 'scripts/migrate.ts')).href)) as { migrate: typeof migrateHere }).migrate
+    : migrateHere;
   const applied = await migrate(stack.databaseUrl);
-  log(`migrations: ${applied.length} applied`);
+  log(`migrations${workerRoot ? ` of ${workerRoot}` : ''}: ${applied.length} applied`);
   const secret = (): string => randomBytes(32).toString('base64url');
   const authSecret = secret();
   const adminToken = secret();

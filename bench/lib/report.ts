@@ -6,6 +6,8 @@ import type { BenchStack } from './frontrow.ts';
 import { goalCell } from './goals.ts';
 import type { Goal } from './goals.ts';
 import type { LoadResult } from './load.ts';
+import { CALLS_HEADER, CALLS_LEGEND, formatCalls } from './wire.ts';
+import type { CallsPerOp } from './wire.ts';
 import { LATENCY_COLUMNS, formatCount, formatMs, formatRatio, latencyCells, printTable, rightAligned } from './table.ts';
 import type { WorkerMode, WorkerUnderTest } from './worker.ts';
 
@@ -20,8 +22,12 @@ export interface Measured {
   isDoWriteCeiling?: boolean;
   /** The scale point the step ran at, e.g. "line 100,000" or "seats 1,000"; rows are compared across it. */
   size?: string;
-  /** What issue 8 asks of this step (see ./goals.ts). */
+  /** What issue 8 or 19 asks of this step (see ./goals.ts). */
   goal?: Goal;
+  /** Round trips the adapters counted per answered request during the step (./wire.ts). */
+  calls?: CallsPerOp;
+  /** The machine's 1-minute load average when the step ended (2 cores, shared). */
+  load1?: number;
 }
 
 /** "201 ×1,234, 409 ×2". */
@@ -43,8 +49,8 @@ export function printSettings(title: string, settings: Record<string, string>): 
 }
 
 /** The settings a run's report opens with: the stack, each Worker under test, and what each step sends. */
-export function printRunSettings(bench: BenchStack, workers: readonly WorkerUnderTest[], steps: Record<string, string>): void {
-  printSettings('Stack', bench.describe());
+export function printRunSettings(bench: BenchStack, workers: readonly WorkerUnderTest[], steps: Record<string, string>, stackExtra: Record<string, string> = {}): void {
+  printSettings('Stack', { ...bench.describe(), ...stackExtra });
   for (const worker of workers) printSettings(`Worker under test: ${worker.mode}`, worker.settings);
   printSettings('Steps', steps);
 }
@@ -59,6 +65,8 @@ export function printLoadTable(title: string, rows: readonly Measured[]): void {
   const withSize = rows.some((row) => row.size !== undefined);
   const withDoWrite = rows.some((row) => row.doWrite !== undefined || row.isDoWriteCeiling);
   const withGoal = rows.some((row) => row.goal !== undefined);
+  const withCalls = rows.some((row) => row.calls !== undefined);
+  const withLoad = rows.some((row) => row.load1 !== undefined);
   const doWriteCell = (row: Measured): string =>
     row.isDoWriteCeiling ? '(ceiling)' : row.doWrite ? formatRatio(row.result.rps / row.doWrite.rps) : '–';
   printTable(
@@ -72,7 +80,9 @@ export function printLoadTable(title: string, rows: readonly Measured[]): void {
       ...LATENCY_COLUMNS,
       'answers',
       ...rightAligned('errors', 'server CPU', 'srv ms/req', 'cost × trivial', 'stack CPU', 'stack ms/req', 'client CPU'),
-      ...(withGoal ? ['goal (workerd, 50 clients)'] : []),
+      ...(withLoad ? rightAligned('load 1m') : []),
+      ...(withCalls ? rightAligned(CALLS_HEADER) : []),
+      ...(withGoal ? ['goal (workerd)'] : []),
     ],
     rows.map((row) => {
       const { mode, result, trivial } = row;
@@ -94,6 +104,8 @@ export function printLoadTable(title: string, rows: readonly Measured[]): void {
         formatPct(result.stackCpuPct),
         formatMs(result.stackCpuMsPerRequest),
         formatPct(result.clientCpuPct),
+        ...(withLoad ? [row.load1 === undefined ? '–' : row.load1.toFixed(2)] : []),
+        ...(withCalls ? [formatCalls(row.calls)] : []),
         ...(withGoal ? [goalCell(row)] : []),
       ];
     }),
@@ -107,8 +119,13 @@ export function printLoadTable(title: string, rows: readonly Measured[]): void {
       '  cost × trivial: srv ms/req ÷ the trivial step\'s — the steadiest figure on a busy machine.',
       'stack CPU, stack ms/req: the same for PostgreSQL, redis-server and the Neon/Upstash adapters together.',
       'client CPU: the load generator (this Node process), % of one core.',
+      ...(withLoad ? ["load 1m: the machine's 1-minute load average as the step ended (2 cores; this run's own load included)."] : []),
+      ...(withCalls ? [CALLS_LEGEND] : []),
       ...(withGoal
-        ? ['goal: issue 8\'s target for the step, judged on the workerd mode at 50 clients only, on expected answers/s ÷ trivial req/s.']
+        ? [
+            'goal: issue 8\'s or 19\'s target for the step, judged on the workerd mode only: ratios (expected answers/s ÷ trivial req/s) and p99',
+            '  at 50 clients without --latency; p50 at 10 clients with --latency neon=20,redis=10.',
+          ]
         : []),
     ].join('\n'),
   );
@@ -151,6 +168,8 @@ export function jsonResult(measured: Measured): Record<string, unknown> {
     ...(doWrite ? { doWriteRps: doWrite.rps, ratioToDoWrite: result.rps / doWrite.rps } : {}),
     ...(measured.isDoWriteCeiling ? { ceiling: 'DO write' } : trivial === undefined ? { ceiling: 'trivial 404' } : {}),
     ...(goal === undefined ? {} : { goal: measured.goal?.text, goalVerdict: goal }),
+    ...(measured.calls ? { callsPerOp: measured.calls } : {}),
+    ...(measured.load1 === undefined ? {} : { load1: measured.load1 }),
   };
 }
 

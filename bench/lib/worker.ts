@@ -11,8 +11,12 @@
  * fresh temp folder on disk (so no state leaks between runs and `.wrangler/state` is left alone), get
  * their bindings from the caller (the user's `.dev.vars` is neither read nor written), and are torn
  * down as a whole process group on `stop()`, on {@link onCleanup}, or by the stack's reaper.
+ *
+ * `--worker-root DIR` builds the Worker from another checkout (e.g. a worktree of an older commit)
+ * while the benchmark, its stack and its adapters stay this tree's: before and after figures from one
+ * harness. The stack is then migrated with that checkout's migrations (./frontrow.ts).
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -20,6 +24,7 @@ import type { Readable } from 'node:stream';
 import { getFreePort } from '../../scripts/stack/free-port.ts';
 import { makeTempDir, removeTempDir, stopProcessGroup, trackChild, waitForExit } from '../../scripts/stack/processes.ts';
 import { writeBenchConfig } from './bench-config.ts';
+import { flagValue } from './cli.ts';
 import { onCleanup } from './cleanup.ts';
 import { groupCpuMs } from './cpu.ts';
 import type { HostMessage, WorkerdHostOptions } from './workerd-host.ts';
@@ -125,6 +130,27 @@ export interface StartWorkerOptions {
 }
 
 const DEFAULT_ROOT = path.resolve(import.meta.dirname, '../..');
+
+/** `--worker-root DIR`, absolute, or undefined: the checkout the Worker under test is built from. */
+export function workerRootFlag(argv: readonly string[] = process.argv.slice(2)): string | undefined {
+  const raw = flagValue('worker-root', argv);
+  if (raw === undefined) return undefined;
+  const root = path.resolve(raw);
+  if (!fs.existsSync(path.join(root, 'wrangler.toml'))) throw new Error(`--worker-root ${raw}: no wrangler.toml there`);
+  if (!fs.existsSync(path.join(root, 'node_modules/.bin/wrangler'))) throw new Error(`--worker-root ${raw}: no node_modules/.bin/wrangler there (cp -al the main node_modules in)`);
+  return root;
+}
+
+/** "DIR at <commit> (<subject>)", or DIR alone when git cannot tell. */
+function describeRoot(root: string): string {
+  try {
+    const head = execFileSync('git', ['-C', root, 'log', '-1', '--format=%h %s'], { encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['-C', root, 'status', '--porcelain', '--untracked-files=no'], { encoding: 'utf8' }).trim() !== '';
+    return `${root} at ${head.length > 90 ? `${head.slice(0, 90)}…` : head}${dirty ? ' (with uncommitted changes)' : ''}`;
+  } catch {
+    return root;
+  }
+}
 
 /** wrangler's JS entry, run with this very Node (the bin's shebang could pick an older system Node). */
 function wranglerEntry(root: string): string {
@@ -340,7 +366,7 @@ async function startWorkerd(opts: Required<Omit<StartWorkerOptions, 'log'>>, log
 /** Starts the Worker in `opts.mode`; see the file comment for what each mode is. */
 export async function startWorker(opts: StartWorkerOptions): Promise<WorkerUnderTest> {
   const log = opts.log ?? ((): void => {});
-  const root = opts.root ?? DEFAULT_ROOT;
+  const root = opts.root ?? workerRootFlag() ?? DEFAULT_ROOT;
   const full = {
     mode: opts.mode,
     vars: opts.vars,
@@ -349,6 +375,7 @@ export async function startWorker(opts: StartWorkerOptions): Promise<WorkerUnder
     startTimeoutMs: opts.startTimeoutMs ?? 60_000,
   };
   const worker = await (opts.mode === 'wrangler' ? startWrangler(full, log) : startWorkerd(full, log));
+  worker.settings.source = describeRoot(root);
   if (opts.configPath === undefined) {
     worker.settings.config = `${full.configPath}: generated from wrangler.toml; main = bench/lib/probe-entry.ts (the app + POST /__bench/* probe routes), plus the bench-only BenchProbe Durable Object (SQLite)`;
   }

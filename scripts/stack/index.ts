@@ -33,6 +33,11 @@ export interface Stack {
   upstashToken: string;
   /** Fault control endpoint URLs and the X-Fault-Token to send ("" for an adapter that is not ours). */
   faults: { neon: string; upstash: string; token: string };
+  /**
+   * Distance and call-count endpoints of the adapters (scripts/stack/wire.ts: GET to read, POST with
+   * the fault token to set a latency per round trip); "" for an adapter that is not ours.
+   */
+  wire: { neon: string; upstash: string };
   postgresKind: 'cluster' | 'pglite' | 'external';
   /** Idempotent; kills every process/server it started and removes temp dirs. */
   stop(): Promise<void>;
@@ -144,6 +149,7 @@ export async function startStack(opts: StartStackOptions = {}): Promise<Stack> {
 
     let neonWsProxy = '';
     let neonFaultUrl = '';
+    let neonWireUrl = '';
     if (!realNeon) {
       // Fault tests may stop and start the throwaway cluster (never a database someone else runs).
       const pg = postgres;
@@ -152,11 +158,13 @@ export async function startStack(opts: StartStackOptions = {}): Promise<Stack> {
       started.push(() => adapter.stop());
       neonWsProxy = adapter.wsProxy;
       neonFaultUrl = adapter.faultUrl;
+      neonWireUrl = adapter.wireUrl;
     }
 
     let upstashUrl = externalUpstash ?? '';
     let upstashToken = process.env.UPSTASH_REDIS_REST_TOKEN ?? '';
     let upstashFaultUrl = '';
+    let upstashWireUrl = '';
     if (redis) {
       const adapter = await startUpstashRestAdapter(redis, randomBytes(24).toString('base64url'), faultToken, log, {
         pause: () => redis.pause(),
@@ -166,6 +174,7 @@ export async function startStack(opts: StartStackOptions = {}): Promise<Stack> {
       upstashUrl = adapter.url;
       upstashToken = adapter.token;
       upstashFaultUrl = adapter.faultUrl;
+      upstashWireUrl = adapter.wireUrl;
     } else if (upstashToken === '') {
       log('stack: UPSTASH_REDIS_REST_URL is set but UPSTASH_REDIS_REST_TOKEN is empty');
     }
@@ -178,6 +187,7 @@ export async function startStack(opts: StartStackOptions = {}): Promise<Stack> {
       upstashUrl,
       upstashToken,
       faults: { neon: neonFaultUrl, upstash: upstashFaultUrl, token: faultToken },
+      wire: { neon: neonWireUrl, upstash: upstashWireUrl },
       postgresKind,
       stop,
     };

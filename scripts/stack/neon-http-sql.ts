@@ -26,6 +26,8 @@ import pg from 'pg';
 import type { FaultSwitch } from './faults.ts';
 import { losesReplies, sleep } from './faults.ts';
 import { readBody, sendJson } from './http-json.ts';
+import type { Wire } from './wire.ts';
+import { wallMs } from './wire.ts';
 
 /** Path of the endpoint on the adapter. */
 export const SQL_PATH = '/sql';
@@ -161,7 +163,7 @@ export interface SqlEndpoint {
 }
 
 /** Creates the endpoint for Postgres at `target`; the switch is shared with the WebSocket path. */
-export function createSqlEndpoint(target: { host: string; port: number }, faults: FaultSwitch, log: (msg: string) => void): SqlEndpoint {
+export function createSqlEndpoint(target: { host: string; port: number }, faults: FaultSwitch, log: (msg: string) => void, wire?: Wire): SqlEndpoint {
   const pools = new Map<string, pg.Pool>();
   /** Requests swallowed in `drop` mode: never answered, cut on `refuse` and on stop. */
   const hanging = new Set<ServerResponse>();
@@ -251,14 +253,20 @@ export function createSqlEndpoint(target: { host: string; port: number }, faults
 
   async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const text = await readBody(req);
+    const startMs = wallMs();
     const { mode, delayMs, match } = faults.state; // sampled on arrival, like the WebSocket path
     if (mode === 'delay') await sleep(delayMs);
+    // The distance (wire.ts): one round trip per request, whatever it carries.
+    if (wire && wire.latencyMs > 0) await sleep(wire.latencyMs);
     const loseReply = losesReplies(mode) && (match === '' || text.includes(match));
     let status: number;
     let body: unknown;
     try {
       if (req.method !== 'POST') throw new BadRequest('use POST');
-      body = await execute(req, parseRequest(text));
+      const request = parseRequest(text);
+      wire?.count('pgHttpRequests');
+      wire?.count('pgHttpStatements', Array.isArray(request) ? request.length : 1);
+      body = await execute(req, request);
       status = 200;
     } catch (error) {
       if (error instanceof BadRequest) [status, body] = [400, { message: error.message }];
@@ -267,6 +275,7 @@ export function createSqlEndpoint(target: { host: string; port: number }, faults
     }
     // The statement ran (and committed); only its reply is lost: cut, or never sent (the request
     // hangs until the client gives up, or the switch moves to `refuse`).
+    wire?.traced('pgHttpRequests', startMs);
     if (!loseReply) sendJson(res, status, body);
     else if (mode === 'cut-replies') cut(res);
     else if (!res.destroyed) {

@@ -12,7 +12,9 @@
  * the whole connection string to /sql; we ignore the host and always dial our configured target, so a
  * stray URL can never make the adapter an open relay to other hosts.
  *
- * One fault switch (faults.ts) governs both paths.
+ * One fault switch (faults.ts) governs both paths, and one distance (wire.ts, GET|POST /__wire): its
+ * latency is added to each Postgres round trip on a WebSocket (on the way in, so the statement runs
+ * that much later and its answer comes straight back) and to each POST /sql, which it also counts.
  */
 import http from 'node:http';
 import net from 'node:net';
@@ -22,6 +24,7 @@ import type { RawData, WebSocket } from 'ws';
 import { FAULT_PATH, FaultSwitch, SERVER_PATH, losesReplies, type ServerControl } from './faults.ts';
 import { listenOnFreePort } from './free-port.ts';
 import { SQL_PATH, createSqlEndpoint } from './neon-http-sql.ts';
+import { PgRoundTrips, WIRE_PATH, Wire } from './wire.ts';
 
 /** A running Neon WebSocket adapter. */
 export interface NeonWsAdapter {
@@ -32,6 +35,10 @@ export interface NeonWsAdapter {
   /** Full URL of the fault control endpoint. */
   faultUrl: string;
   faults: FaultSwitch;
+  /** Distance and call counts of both paths (wire.ts). */
+  wire: Wire;
+  /** Full URL of the distance and counters endpoint. */
+  wireUrl: string;
   stop(): Promise<void>;
 }
 
@@ -111,15 +118,16 @@ export async function startNeonWsAdapter(
   server: ServerControl = {},
 ): Promise<NeonWsAdapter> {
   const faults = new FaultSwitch(faultToken, server);
+  const wire = new Wire(faultToken);
   /** Live bridges, so `refuse` and stop() can cut them. */
   const bridges = new Set<() => void>();
   /** Upgrade requests swallowed in `drop` mode: never answered, destroyed on stop. */
   const hanging = new Set<Duplex>();
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
-  const sql = createSqlEndpoint(target, faults, log);
+  const sql = createSqlEndpoint(target, faults, log, wire);
 
   const httpServer = http.createServer((req, res) => {
-    if (faults.handle(req, res)) return;
+    if (faults.handle(req, res) || wire.handle(req, res)) return;
     if (new URL(req.url ?? '/', 'http://localhost').pathname === SQL_PATH) {
       sql.handle(req, res);
       return;
@@ -130,7 +138,7 @@ export async function startNeonWsAdapter(
 
   httpServer.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     const pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
-    if (pathname === FAULT_PATH || pathname === SERVER_PATH || !/^\/v\d+$/.test(pathname)) {
+    if (pathname === FAULT_PATH || pathname === SERVER_PATH || pathname.startsWith(WIRE_PATH) || !/^\/v\d+$/.test(pathname)) {
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
       return;
     }
@@ -167,12 +175,13 @@ export async function startNeonWsAdapter(
     }
     const cut = (): void => teardown(true);
     bridges.add(cut);
+    const roundTrips = new PgRoundTrips(wire);
 
-    /** Passes one item through the fault switch in the given direction. */
-    const forward = (line: DelayLine, item: Item): void => {
+    /** Passes one item through the fault switch in the given direction, `extraMs` later (the distance). */
+    const forward = (line: DelayLine, item: Item, extraMs = 0): void => {
       const { mode, delayMs } = faults.state;
       if (mode === 'drop') return; // swallowed; the peer is left waiting
-      line.push(item, mode === 'delay' ? delayMs : 0);
+      line.push(item, (mode === 'delay' ? delayMs : 0) + extraMs);
     };
 
     // cut-replies: once the client has sent the `match` text (or at once without one), the next reply
@@ -190,7 +199,8 @@ export async function startNeonWsAdapter(
         armed = window.includes(match);
         tail = window.subarray(Math.max(0, window.length - match.length + 1));
       }
-      forward(toTcp, bytes);
+      roundTrips.fromClient(bytes);
+      forward(toTcp, bytes, wire.latencyMs);
     });
     tcp.on('data', (chunk: Buffer) => {
       const { mode, match } = faults.state;
@@ -205,6 +215,7 @@ export async function startNeonWsAdapter(
         if (window.includes(READY_FOR_QUERY)) cut();
         return;
       }
+      roundTrips.fromServer(chunk);
       forward(toWs, chunk);
     });
     // The client hanging up always frees the Postgres backend at once (even in drop mode), otherwise
@@ -231,6 +242,8 @@ export async function startNeonWsAdapter(
     sqlUrl: `http://127.0.0.1:${port}${SQL_PATH}`,
     faultUrl: `http://127.0.0.1:${port}${FAULT_PATH}`,
     faults,
+    wire,
+    wireUrl: `http://127.0.0.1:${port}${WIRE_PATH}`,
     stop: () =>
       (stopping ??= new Promise<void>((resolve) => {
         for (const cut of [...bridges]) cut();

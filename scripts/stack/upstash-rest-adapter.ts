@@ -10,6 +10,9 @@
  * Fault modes (faults.ts) apply to every command: refuse, drop, delay, cut-replies and swallow-replies
  * (the command runs, its reply is lost). POST /__server can pause and resume redis-server itself.
  *
+ * The distance (wire.ts, GET|POST /__wire) adds its latency to each request, a pipeline or
+ * multi-exec included (one round trip), and counts requests and commands.
+ *
  * `Authorization: Bearer <token>` (or `?_token=`) is required. With `Upstash-Encoding: base64`, which
  * the client sends by default, every string in the result (recursively) is base64 of its raw bytes;
  * integers stay JSON numbers and nil is null. The client base64-decodes every string it gets back
@@ -24,6 +27,7 @@ import { listenOnFreePort } from './free-port.ts';
 import { RespError, RespPool } from './resp.ts';
 import type { RespValue } from './resp.ts';
 import { readBodyBytes, sendJson } from './http-json.ts';
+import { WIRE_PATH, Wire, wallMs } from './wire.ts';
 
 /** A running Upstash REST adapter. */
 export interface UpstashRestAdapter {
@@ -33,6 +37,10 @@ export interface UpstashRestAdapter {
   /** Full URL of the fault control endpoint. */
   faultUrl: string;
   faults: FaultSwitch;
+  /** Distance and call counts (wire.ts). */
+  wire: Wire;
+  /** Full URL of the distance and counters endpoint. */
+  wireUrl: string;
   stop(): Promise<void>;
 }
 
@@ -121,6 +129,7 @@ export async function startUpstashRestAdapter(
   serverControl: ServerControl = {},
 ): Promise<UpstashRestAdapter> {
   const faults = new FaultSwitch(faultToken, serverControl);
+  const wire = new Wire(faultToken);
   const pool = new RespPool(target.host, target.port, 4);
   /** Requests swallowed in `drop` (or `swallow-replies`) mode: never answered, cut on `refuse` and on stop. */
   const hanging = new Set<ServerResponse>();
@@ -130,6 +139,7 @@ export async function startUpstashRestAdapter(
     const body = await readBodyBytes(req);
     const { mode, delayMs, match } = faults.state; // sampled on arrival
     if (mode === 'delay') await sleep(delayMs);
+    if (wire.latencyMs > 0) await sleep(wire.latencyMs);
     // cut-replies: the command runs, its reply is lost (the connection is reset instead);
     // swallow-replies: the command runs and no reply ever comes.
     const lost = losesReplies(mode) && (match === '' || body.includes(match));
@@ -138,6 +148,8 @@ export async function startUpstashRestAdapter(
     if (url.pathname === '/pipeline' || url.pathname === '/multi-exec') {
       if (req.method !== 'POST') throw new BadRequest(`ERR use POST for ${url.pathname}`);
       const commands = toCommands(parseJson(body));
+      wire.count('redisRequests');
+      wire.count('redisCommands', commands.length);
       if (url.pathname === '/pipeline') {
         // Not atomic (like Upstash): sent back to back in one write on one connection.
         const replies = commands.some(isBlocking) ? await pool.isolated(commands) : await pool.batch(commands);
@@ -164,13 +176,15 @@ export async function startUpstashRestAdapter(
       if (req.method === 'POST' && body.length > 0) parts.push(body.toString('utf8'));
       command = toCommand(parts);
     }
+    wire.count('redisRequests');
+    wire.count('redisCommands');
     const reply = isBlocking(command) ? ((await pool.isolated([command]))[0] ?? null) : await pool.command(command);
     if (reply instanceof RespError) return { status: 400, body: { error: reply.message }, cutReply };
     return { status: 200, body: { result: toJson(reply, base64) }, cutReply };
   }
 
   const server = http.createServer((req, res) => {
-    if (faults.handle(req, res)) return;
+    if (faults.handle(req, res) || wire.handle(req, res)) return;
     const { mode } = faults.state;
     if (mode === 'refuse') {
       req.socket.resetAndDestroy();
@@ -188,8 +202,10 @@ export async function startUpstashRestAdapter(
       sendJson(res, 401, { error: 'Unauthorized' });
       return;
     }
+    const startMs = wallMs();
     execute(req, url).then(
       ({ status, body, cutReply }) => {
+        wire.traced('redisRequests', startMs);
         if (cutReply === 'swallow') {
           hanging.add(res);
           res.on('close', () => hanging.delete(res));
@@ -223,6 +239,8 @@ export async function startUpstashRestAdapter(
     token,
     faultUrl: `http://127.0.0.1:${port}${FAULT_PATH}`,
     faults,
+    wire,
+    wireUrl: `http://127.0.0.1:${port}${WIRE_PATH}`,
     stop: () =>
       (stopping ??= (async () => {
         await new Promise<void>((resolve) => {
