@@ -17,12 +17,12 @@ interface WireState {
 async function wire(url: string, body?: unknown): Promise<WireState> {
   const response = await fetch(url, body === undefined ? {} : { method: 'POST', headers: { 'x-fault-token': stack.faults.token }, body: JSON.stringify(body) });
   expect(response.status).toBe(200);
-  return (await response.json()) as WireState;
+  return response.json<WireState>();
 }
 
 async function trace(url: string): Promise<[string, number, number][]> {
   const response = await fetch(`${url}/trace`, { method: 'POST', headers: { 'x-fault-token': stack.faults.token } });
-  return ((await response.json()) as { calls: [string, number, number][] }).calls;
+  return (await response.json<{ calls: [string, number, number][] }>()).calls;
 }
 
 /** Counts of `kind` gained while `run` ran. */
