@@ -140,7 +140,7 @@ describe('a payment whose reply is lost after it committed', () => {
 /** The room's background resolution of a payment it could not confirm, run to its end (it first pauses 500 ms). */
 const resolvePayment = (concertId: string, request: { userId: string; reservationId: string; fence: number | null }) =>
   runInDurableObject(room(concertId), (instance) =>
-    (instance as unknown as { resolvePaymentLater(r: typeof request): Promise<void> }).resolvePaymentLater(request),
+    (instance as unknown as { checkout: { resolvePaymentLater(r: typeof request): Promise<void> } }).checkout.resolvePaymentLater(request),
   );
 
 describe('a refund racing a payment whose reply and read-back were lost', () => {

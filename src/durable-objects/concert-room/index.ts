@@ -3,33 +3,14 @@ import type { Pool } from '@neondatabase/serverless';
 import { createPool } from '../../db/client.ts';
 import { createSql } from '../../db/http.ts';
 import { loadRoomSource, type ConcertSummary } from '../../db/room-source.ts';
-import { isPostgresUnavailable } from '../../db/errors.ts';
-import { withClient } from '../../db/transaction.ts';
-import {
-  endHolds,
-  insertHold,
-  payReservation,
-  readPaymentOf,
-  settledStatusOf,
-  refundReservation,
-  SeatConflictError,
-  settleHoldWrite,
-  type NewHold,
-  type PaymentOutcome,
-  type RefundOutcome,
-} from '../../db/reservations-repo.ts';
-import { isRecordConflict, type IdempotencyClaim } from '../../lib/idempotency.ts';
-import { publishSnapshot } from '../../lib/edge-cache.ts';
+import type { IdempotencyClaim } from '../../lib/idempotency.ts';
 import { describeError, logJson } from '../../lib/logging.ts';
 import {
   admit,
-  completeSession,
   countWaiting,
   expireSessions,
   findBySeq,
   fixDraw,
-  findByUser,
-  fixedShuffle,
   joinLine,
   latchSoldOut,
   lineStats,
@@ -41,60 +22,40 @@ import {
   snapshot,
   statusOf,
 } from './line.ts';
-import { rankOfPlace, shuffleCommitment } from '../../lib/opening-shuffle.ts';
+import { shuffleCommitment } from '../../lib/opening-shuffle.ts';
 import { forgetCachedMeta, readMeta, writeMeta } from './meta.ts';
-import { DEFAULT_QUEUE_CONFIG, type AdmissionSnapshot, type OpeningOrder, type QueueConfig, type QueueStatus } from './model.ts';
+import { DEFAULT_QUEUE_CONFIG, type AdmissionSnapshot, type OpeningOrder, type QueueConfig } from './model.ts';
 import { QUEUE_TOKEN_TTL_SECONDS } from '../../lib/queue-token.ts';
-import {
-  activateHold,
-  confirmHold,
-  refundHold,
-  decideHold,
-  dueHolds,
-  holdStatus,
-  nextHoldExpiry,
-  hasPendingHolds,
-  pendingHolds,
-  releaseHold,
-  type HeldSeat,
-  type PlacedHold,
-} from './holds.ts';
-import { withDeadline } from './deadline.ts';
-import { reconcileRoom, takeSnapshot } from './reconcile.ts';
+import { hasPendingHolds, nextHoldExpiry } from './holds.ts';
+import { Checkout, HOLD_EXPIRY_RETRY_MS } from './checkout.ts';
+import type {
+  CancelResult,
+  HoldResult,
+  JoinBatchResult,
+  JoinResult,
+  NotFound,
+  OpeningView,
+  PayResult,
+  ReconcileReport,
+  RefundResult,
+  RoomRequestCounts,
+  RoomStats,
+  SeatMapView,
+  StatusResult,
+  Touched,
+  WaitlistEntryResult,
+  WaitlistJoinResult,
+  WaitlistLeaveResult,
+} from './types.ts';
+import { CoalescedRuns, reconcileRoom, takeSnapshot } from './reconcile.ts';
+import { Announcements } from './announcements.ts';
 import { hasRoomSchema, migrateRoomSchema } from './schema.ts';
 import { QueueSockets } from './sockets.ts';
-import { isSoldOut, listSeats, reconcileSeats, seatCounts, type RoomSeat, type RoomSeatStatus, type SeatDifference } from './seats.ts';
-import {
-  decideOffers,
-  entryView,
-  findEntry,
-  joinWaitlist,
-  leaveWaiting,
-  markOfferLeft,
-  seatsFreedTick,
-  waitlistStats,
-  type WaitlistEntryView,
-  type WaitlistOffer,
-  type WaitlistStatus,
-} from './waitlist.ts';
-
-/** Back-off before the alarm retries hold expiry after Postgres failed. @default 2000 */
-export const HOLD_EXPIRY_RETRY_MS = 2_000;
+import { isSoldOut, listSeats, reconcileSeats, seatCounts, type RoomSeat, type RoomSeatStatus } from './seats.ts';
+import { decideOffers, seatsFreedTick, waitlistStats, type WaitlistOffer } from './waitlist.ts';
 
 /** Postgres connections one room keeps. @default 8 */
 export const ROOM_POOL_SIZE = 8;
-
-/**
- * How long socket pushes are gathered before they go out: a burst of changes sends each socket at
- * most one message (the latest) per interval. @default 100
- */
-export const PUSH_COALESCE_MS = 100;
-
-/**
- * Longest a snapshot whose only change is admissions within the current window waits before it is
- * published; every other change is published at once. @default 500
- */
-export const SNAPSHOT_PUBLISH_INTERVAL_MS = 500;
 
 /**
  * How long a room that found no concert in Postgres answers "not found" without asking again, so
@@ -102,135 +63,18 @@ export const SNAPSHOT_PUBLISH_INTERVAL_MS = 500;
  */
 export const MISSING_CONCERT_MEMORY_MS = 60_000;
 
-/** Pauses before asking Postgres again about a write whose outcome was lost. */
-export const RESOLVE_PAUSES_MS = [500, 1_000, 2_000, 4_000, 8_000] as const;
-
 /** A re-join reissues the place's token once it is older than this (half the token's life). */
 export const REISSUE_AFTER_SECONDS = QUEUE_TOKEN_TTL_SECONDS / 2;
+
+export type * from './types.ts';
+export { HOLD_EXPIRY_RETRY_MS } from './checkout.ts';
+export { PUSH_COALESCE_MS, SNAPSHOT_PUBLISH_INTERVAL_MS } from './announcements.ts';
+
+const NOT_FOUND: NotFound = { ok: false, reason: 'CONCERT_NOT_FOUND' };
 
 /** Headers the Worker sets when it hands a verified WebSocket upgrade to the room. */
 export const WS_SEQ_HEADER = 'X-Frontrow-Queue-Seq';
 export const WS_USER_HEADER = 'X-Frontrow-Queue-User';
-
-export type NotFound = { ok: false; reason: 'CONCERT_NOT_FOUND' };
-
-/** The seat map whole, by status, or the seed's shape (available seats without their status). */
-export type SeatMapView = 'all' | RoomSeatStatus | 'available-bare';
-
-/** One fan's place as a join answers it. */
-export interface JoinPlace {
-  seq: number;
-  jti: string;
-  issuedAt: number;
-  joined: boolean;
-  status: QueueStatus;
-}
-
-export type JoinResult = ({ ok: true; snapshot: AdmissionSnapshot } & JoinPlace) | NotFound;
-
-export type JoinBatchResult = { ok: true; places: JoinPlace[]; snapshot: AdmissionSnapshot } | NotFound;
-
-export interface RoomRequestCounts {
-  /** Single joins (straight from a Worker). */
-  join: number;
-  /** Batches from lobbies, and the joins they carried. */
-  joinBatch: number;
-  joinedInBatches: number;
-  /** Reconciliations asked for (admin, start-up, a write that lost its reply), and those that ran. */
-  reconcile: number;
-  reconcileRuns: number;
-}
-
-export type StatusResult =
-  | { ok: true; status: QueueStatus; snapshot: AdmissionSnapshot }
-  | NotFound
-  | { ok: false; reason: 'INVALID_QUEUE_TOKEN' };
-
-/** The pre-queue draw as the public audit endpoint shows it. */
-export interface OpeningView {
-  ok: true;
-  order: OpeningOrder;
-  salesOpenAt: number;
-  /** Hex SHA-256 of the seed: published before opening, so the seed cannot be picked afterwards. */
-  commitment: string;
-  /** Revealed once sales have opened; null before. */
-  seed: string | null;
-  /** Places 1..prequeueSize were drawn; null before opening. */
-  prequeueSize: number | null;
-}
-
-export interface RoomStats {
-  line: { waiting: number; admitted: number; active: number; completed: number; expired: number };
-  seats: { available: number; held: number; sold: number };
-  waitlist: Record<WaitlistStatus, number>;
-  config: QueueConfig;
-  soldOut: boolean;
-}
-
-export type HoldResult =
-  | { ok: true; reservationId: string; seats: HeldSeat[]; amount: number; expiresAt: number; body: string }
-  | NotFound
-  | { ok: false; reason: 'REQUEST_IN_PROGRESS' }
-  | { ok: false; reason: 'NOT_ADMITTED'; detail: string }
-  | { ok: false; reason: 'SEAT_NOT_FOUND' | 'SEAT_UNAVAILABLE'; seats: number[] }
-  | { ok: false; reason: 'HOLD_LIMIT'; limit: number; owned: number }
-  | { ok: false; reason: 'DEPENDENCY_UNAVAILABLE' };
-
-export type PayResult =
-  | Exclude<PaymentOutcome, { ok: false; reason: 'RESERVATION_NOT_FOUND' }>
-  | { ok: false; reason: 'RESERVATION_NOT_FOUND' | 'REQUEST_IN_PROGRESS' | 'DEPENDENCY_UNAVAILABLE' }
-  | NotFound;
-
-export type RefundResult =
-  | RefundOutcome
-  | NotFound
-  | { ok: false; reason: 'REQUEST_IN_PROGRESS' | 'DEPENDENCY_UNAVAILABLE' };
-
-export type CancelResult =
-  | { ok: true }
-  | NotFound
-  | { ok: false; reason: 'RESERVATION_NOT_FOUND' | 'RESERVATION_EXPIRED' | 'ALREADY_PAID' | 'REQUEST_IN_PROGRESS' };
-
-export type WaitlistJoinResult =
-  | { ok: true; created: boolean; entry: WaitlistEntryView }
-  | NotFound
-  | { ok: false; reason: 'WAITLIST_NOT_OPEN' }
-  | { ok: false; reason: 'HOLD_LIMIT'; limit: number; owned: number };
-
-export type WaitlistEntryResult = { ok: true; entry: WaitlistEntryView } | NotFound | { ok: false; reason: 'WAITLIST_ENTRY_NOT_FOUND' };
-
-export type WaitlistLeaveResult =
-  | { ok: true }
-  | NotFound
-  | { ok: false; reason: 'WAITLIST_ENTRY_NOT_FOUND' | 'ALREADY_PAID' | 'REQUEST_IN_PROGRESS' };
-
-/** What the room pushes on the fan's queue sockets when it makes them an offer. */
-export interface WaitlistOfferMessage {
-  type: 'waitlist_offer';
-  reservationId: string;
-  seats: { seatNumber: number; section: string; price: number }[];
-  amount: number;
-  expiresAt: string;
-}
-
-export interface ReconcileReport {
-  ok: true;
-  changed: number;
-  differences: SeatDifference[];
-}
-
-/** What a change to the room's state touched, for the announcements that follow it. */
-interface Touched {
-  /** Places whose own status changed (admitted, completed, expired). */
-  seqs?: Iterable<number>;
-  /** The seat map changed. */
-  seats?: boolean;
-  /**
-   * Offer the available seats to the waitlist even if this change freed none (a retry after an
-   * offer's write failed). A change that freed seats offers them anyway.
-   */
-  offers?: boolean;
-}
 
 /**
  * One per concert (`env.CONCERT_ROOM.getByName(concertId)`). Serializes the waiting line, admission
@@ -249,38 +93,41 @@ export class ConcertRoom extends DurableObject<Env> {
   /** Derived views, computed once per change and dropped by `change()`. */
   private cachedSnapshot: AdmissionSnapshot | undefined;
   private readonly cachedSeatMaps = new Map<SeatMapView, { seats: string; count: number }>();
-  /** The snapshot last published to the edge (as JSON), so an unchanged one is not published again. */
-  private publishedSnapshot: string | undefined;
-  private publishTimer: ReturnType<typeof setTimeout> | undefined;
-  /** Pushes gathered for the next flush (see PUSH_COALESCE_MS). */
-  private pushTimer: ReturnType<typeof setTimeout> | undefined;
-  private pushEveryone = false;
-  private readonly pushSeqs = new Set<number>();
+  private readonly announcements: Announcements;
   private readonly sockets: QueueSockets;
-  /**
-   * Holds whose Postgres write this instance is waiting for. Any other 'pending' hold was left by an
-   * earlier instance that was reset mid-write: nobody will finish it, so the room settles it itself.
-   */
-  private readonly writing = new Set<string>();
-  /**
-   * Whether a pending hold without a write in this instance may exist: found at start-up, or left by
-   * a write that ended without settling its hold. Holds this instance decides are always in
-   * `writing` while pending, so request paths never look for orphans unless this is set.
-   */
-  private mayHaveOrphans = false;
   private readonly requests: RoomRequestCounts = { join: 0, joinBatch: 0, joinedInBatches: 0, reconcile: 0, reconcileRuns: 0 };
-  /** The reconciliation running now, and the one follow-up every trigger meanwhile shares. */
-  private reconcileRun: Promise<ReconcileReport | NotFound> | undefined;
-  private reconcileFollowUp: Promise<ReconcileReport | NotFound> | undefined;
-  /** Waitlist offers decided by a change and not yet written to Postgres; `settle()` writes them. */
-  private readonly offerQueue: WaitlistOffer[] = [];
+  private readonly reconcileRuns: CoalescedRuns<ReconcileReport | NotFound>;
+  /** Holds, payments, cancellations, refunds and the waitlist's requests (checkout.ts). */
+  private readonly checkout: Checkout;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
-    this.sockets = new QueueSockets(ctx, this.sql, () => this.snapshot(), () => {
-      this.pushEveryone = true;
-      this.flushPushes();
+    this.announcements = new Announcements(() => ctx.id.name, () => this.sockets, () => this.snapshot());
+    this.sockets = new QueueSockets(ctx, this.sql, () => this.snapshot(), () => this.announcements.pushEveryoneNow());
+    this.reconcileRuns = new CoalescedRuns(
+      () => this.reconcileOnce(),
+      () => this.requests.reconcileRuns++,
+    );
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the host reads the room's state at each use
+    const room = this;
+    this.checkout = new Checkout({
+      ctx,
+      env,
+      get sql() {
+        return room.sql;
+      },
+      get concertId() {
+        return ctx.id.name!;
+      },
+      db: () => this.db(),
+      config: () => this.config(),
+      soldOut: () => this.soldOut(),
+      change: (work) => this.change(work),
+      settle: () => this.settle(),
+      advance: (now) => this.advance(now),
+      reconcile: () => this.reconcile(),
+      sendToPlace: (seq, message) => this.sockets.sendToPlace(seq, message),
     });
     void ctx.blockConcurrencyWhile(() => {
       // A room for an id that names no concert must write nothing (issue 18): its schema is created
@@ -288,7 +135,7 @@ export class ConcertRoom extends DurableObject<Env> {
       this.hasSchema = hasRoomSchema(this.sql);
       if (!this.hasSchema) return Promise.resolve();
       migrateRoomSchema(this.sql);
-      this.mayHaveOrphans = hasPendingHolds(this.sql);
+      this.checkout.mayHaveOrphans = hasPendingHolds(this.sql);
       // A room waking up with state checks it against Postgres in the background: a reply lost
       // while it was down (or a DO call that never arrived, like a payment's) is repaired here.
       if (readMeta<number>(this.sql, 'salesOpenAt') !== undefined) {
@@ -440,393 +287,39 @@ export class ConcertRoom extends DurableObject<Env> {
     return { ok: true, ...cached };
   }
 
-  /**
-   * Holds 1–4 seats all-or-nothing for an admitted user. The room decides and marks the seats in one
-   * synchronous transaction, then writes the reservation to Postgres; if Postgres refuses or is
-   * unreachable the seats are released again and nothing stays behind.
-   */
+  // Checkout (checkout.ts): each call answers "no such concert" before it touches anything.
+
+  /** Holds 1–4 seats all-or-nothing for an admitted fan (see Checkout.hold). */
   async hold(request: { userId: string; seq: number; jti: string; seatNumbers: number[]; claim?: IdempotencyClaim }): Promise<HoldResult> {
-    if (!(await this.ready())) return { ok: false, reason: 'CONCERT_NOT_FOUND' };
-    const now = Date.now();
-    const concertId = this.ctx.id.name!;
-    const decision = this.change(() => {
-      const outcome = decideHold(this.sql, findBySeq(this.sql, request.seq), {
-        ...request,
-        holdSeconds: this.config().holdSeconds,
-        now,
-        soldOut: this.soldOut(),
-      });
-      return { ...outcome, touched: { seats: outcome.ok } };
-    });
-    if (!decision.ok) {
-      const { touched: _touched, ...refusal } = decision;
-      return refusal;
-    }
-    const { touched: _touched, ...held } = decision;
-    return this.writeDecided(held, request, concertId);
+    return (await this.ready()) ? this.checkout.hold(request) : NOT_FOUND;
   }
 
-  /**
-   * Writes a hold the room has decided and marked pending (a fan's own, or a waitlist offer made
-   * for them) to Postgres and settles it here: live, or released. See `writeHold`.
-   */
-  private async writeDecided(
-    held: PlacedHold,
-    request: { userId: string; claim?: IdempotencyClaim },
-    concertId: string,
-    options: { offer?: boolean } = {},
-  ): Promise<HoldResult> {
-    this.writing.add(held.reservationId);
-    try {
-      return await this.writeHold(held, request, concertId, options);
-    } finally {
-      this.writing.delete(held.reservationId);
-      // Every way out of writeHold settles the hold; should one not, the room settles it itself.
-      if (holdStatus(this.sql, held.reservationId)?.status === 'pending') this.mayHaveOrphans = true;
-    }
-  }
-
-  /**
-   * The Postgres half of a hold the room has decided and marked pending; see `hold`. An offer whose
-   * write fails also pauses offers for HOLD_EXPIRY_RETRY_MS (the alarm resumes them): its seats go
-   * back and its entry to waiting, and offering them again at once would fail the same way, in a loop.
-   */
-  private async writeHold(
-    held: PlacedHold,
-    request: { userId: string; claim?: IdempotencyClaim },
-    concertId: string,
-    options: { offer?: boolean } = {},
-  ): Promise<HoldResult> {
-    // The API's answer, built here so that the idempotency record and the reply are the same bytes.
-    const body = JSON.stringify({
-      reservationId: held.reservationId,
-      concertId,
-      seats: held.seats.map(({ seatNumber, section, price }) => ({ seatNumber, section, price })),
-      amount: held.amount,
-      status: 'held',
-      expiresAt: new Date(held.expiresAt).toISOString(),
-    });
-    const newHold = {
-      reservationId: held.reservationId,
-      concertId,
-      userId: request.userId,
-      amount: held.amount,
-      expiresAt: held.expiresAt,
-      seatIds: held.seats.map((seat) => seat.seatId),
-    };
-    // Connected first, so that a failure to connect (nothing sent, nothing written) is told apart
-    // from a failure once the statement was on its way (it may have committed, or may yet).
-    let sent = false;
-    try {
-      await withClient(this.db(), (client) => {
-        sent = true;
-        return withDeadline(insertHold(client, newHold, request.claim && { claim: request.claim, status: 201, body }));
-      });
-    } catch (error) {
-      if (sent && isPostgresUnavailable(error)) {
-        // Settle it in Postgres before deciding: written, or now never to be written.
-        const written = await settleHoldWrite(createSql(this.env), newHold).catch(() => undefined);
-        if (written === true) return this.activated({ ok: true, ...held, body });
-        if (written === undefined) {
-          // Still unknown: keep the seats under a live hold (its owner can pay or cancel it if it was
-          // written) and ask again in the background; failing that, its expiry asks Postgres.
-          logJson('error', 'hold write unresolved; asking again later', { concertId, reservationId: held.reservationId, ...describeError(error) });
-          await this.activated({ ok: true, ...held, body });
-          this.ctx.waitUntil(this.resolveHoldLater(newHold));
-          return { ok: false, reason: 'DEPENDENCY_UNAVAILABLE' };
-        }
-      }
-      this.change(() => {
-        if (options.offer) writeMeta(this.sql, 'waitlistRetryAt', Date.now() + HOLD_EXPIRY_RETRY_MS);
-        releaseHold(this.sql, held.reservationId, 'cancelled');
-        return { touched: { seats: true } };
-      });
-      await this.settle();
-      if (error instanceof SeatConflictError) {
-        // Postgres knows better than this room: catch up in the background.
-        this.ctx.waitUntil(this.reconcile().catch((e: unknown) => logJson('warn', 'reconcile failed', describeError(e))));
-        return { ok: false, reason: 'SEAT_UNAVAILABLE', seats: held.seats.map((seat) => seat.seatNumber) };
-      }
-      if (isRecordConflict(error)) return { ok: false, reason: 'REQUEST_IN_PROGRESS' };
-      logJson('error', 'hold write failed', { concertId, ...describeError(error) });
-      if (isPostgresUnavailable(error)) return { ok: false, reason: 'DEPENDENCY_UNAVAILABLE' };
-      throw error;
-    }
-    return this.activated({ ok: true, ...held, body });
-  }
-
-  /**
-   * Pays a hold of `userId`'s (DESIGN.md §5 Pay), the caller holding the payment and balance locks:
-   * one Postgres statement on the room's warm pool debits, confirms and records the response, then
-   * the seats are sold and the buyer's session ends here in the same call, freeing their slot.
-   */
+  /** Pays a hold of `userId`'s, the caller holding the payment and balance locks (see Checkout.pay). */
   async pay(request: { userId: string; reservationId: string; fence: number | null; claim?: IdempotencyClaim }): Promise<PayResult> {
-    if (!(await this.ready())) return { ok: false, reason: 'CONCERT_NOT_FOUND' };
-    const hold = holdStatus(this.sql, request.reservationId);
-    if (!hold || hold.userId !== request.userId) return { ok: false, reason: 'RESERVATION_NOT_FOUND' };
-    if (hold.status === 'pending') return { ok: false, reason: 'REQUEST_IN_PROGRESS' };
-    if (hold.status === 'confirmed') return { ok: false, reason: 'ALREADY_PAID' };
-    if (hold.status !== 'held') return { ok: false, reason: 'RESERVATION_EXPIRED' };
-    let outcome: PaymentOutcome;
-    let sent = false;
-    try {
-      outcome = await withClient(this.db(), (client) => {
-        sent = true;
-        return withDeadline(payReservation(client, request));
-      });
-    } catch (error) {
-      if (!isPostgresUnavailable(error)) throw error;
-      if (!sent) return { ok: false, reason: 'DEPENDENCY_UNAVAILABLE' };
-      // The commit may have landed with its reply lost: read back what Postgres has.
-      const paid = await readPaymentOf(createSql(this.env), request.reservationId, request).then(
-        (payment) => payment ?? null,
-        () => undefined,
-      );
-      if (!paid) {
-        logJson('error', 'payment failed', { concertId: this.ctx.id.name, reservationId: request.reservationId, ...describeError(error) });
-        // Unknown (not merely unpaid): find out in the background, so the seats follow Postgres.
-        if (paid === undefined) this.ctx.waitUntil(this.resolvePaymentLater(request));
-        return { ok: false, reason: 'DEPENDENCY_UNAVAILABLE' };
-      }
-      outcome = paid;
-    }
-    if (outcome.ok || outcome.reason === 'ALREADY_PAID') await this.sold(request.reservationId);
-    return outcome;
+    return (await this.ready()) ? this.checkout.pay(request) : NOT_FOUND;
   }
 
-  /** Postgres has the hold paid: its seats are sold, and its buyer's session ends, freeing the slot. */
-  private async sold(reservationId: string): Promise<void> {
-    const now = Date.now();
-    this.change(() => {
-      const ended = this.soldHere(reservationId, now);
-      const moved = this.advance(now);
-      return { touched: { seats: true, seqs: ended === undefined ? moved.expired : [ended, ...moved.expired] } };
-    });
-    await this.settle();
-  }
-
-  /**
-   * Inside `change()`: the hold is paid, however the room learnt it (the payment's own reply, a
-   * read-back, expiry or cancellation finding it confirmed): its seats are sold and its owner's
-   * session ends (DESIGN.md §3). Returns the place whose session ended, if one did.
-   */
-  private soldHere(reservationId: string, now: number): number | undefined {
-    if (!confirmHold(this.sql, reservationId)) return undefined;
-    const owner = holdStatus(this.sql, reservationId)?.userId;
-    return owner === undefined ? undefined : completeSession(this.sql, owner, now);
-  }
-
-  /** Asks `check` again after growing pauses until it answers; undefined if it never does. */
-  private async askAgainLater<T>(check: () => Promise<T>): Promise<T | undefined> {
-    for (const pauseMs of RESOLVE_PAUSES_MS) {
-      await new Promise((resolve) => setTimeout(resolve, pauseMs));
-      try {
-        return await check();
-      } catch {
-        // Still unreachable: wait longer.
-      }
-    }
-    return undefined;
-  }
-
-  /** A hold whose write could not be confirmed: released as soon as Postgres says it was never written. */
-  private async resolveHoldLater(hold: NewHold): Promise<void> {
-    const written = await this.askAgainLater(() => settleHoldWrite(createSql(this.env), hold));
-    if (written !== false) return; // written (it stays), or still unknown (its expiry decides)
-    this.change(() => {
-      releaseHold(this.sql, hold.reservationId, 'cancelled');
-      return { touched: { seats: true } };
-    });
-    await this.settle();
-  }
-
-  /**
-   * A payment whose commit could not be confirmed: the room follows Postgres's status once it can be
-   * read. Confirmed: the seats are sold. Refunded (the fan saw it paid and refunded meanwhile): they
-   * stay or become available, never sold.
-   */
-  private async resolvePaymentLater(request: { userId: string; reservationId: string; fence: number | null }): Promise<void> {
-    const status = await this.askAgainLater(() => settledStatusOf(createSql(this.env), request.reservationId, request));
-    if (status === 'confirmed') await this.sold(request.reservationId);
-    else if (status === 'refunded') {
-      this.change(() => {
-        refundHold(this.sql, request.reservationId);
-        return { touched: { seats: true } };
-      });
-      await this.settle();
-    }
-  }
-
-  /** Cancels a live hold of `userId`'s; Postgres decides first, the room follows. */
   async cancel(userId: string, reservationId: string): Promise<CancelResult> {
-    if (!(await this.ready())) return { ok: false, reason: 'CONCERT_NOT_FOUND' };
-    const hold = holdStatus(this.sql, reservationId);
-    if (!hold || hold.userId !== userId) return { ok: false, reason: 'RESERVATION_NOT_FOUND' };
-    if (hold.status === 'pending') return { ok: false, reason: 'REQUEST_IN_PROGRESS' };
-    const states = await withClient(this.db(), (client) => withDeadline(endHolds(client, [reservationId], 'cancelled', userId)));
-    const state = states.get(reservationId);
-    const { result } = this.change((): { result: CancelResult; touched: Touched } => {
-      if (state === 'confirmed') {
-        const ended = this.soldHere(reservationId, Date.now());
-        return { result: { ok: false, reason: 'ALREADY_PAID' }, touched: { seats: true, seqs: ended === undefined ? [] : [ended] } };
-      }
-      const touched = { seats: true };
-      if (state === 'expired') {
-        releaseHold(this.sql, reservationId, 'expired');
-        return { result: { ok: false, reason: 'RESERVATION_EXPIRED' }, touched };
-      }
-      // A waitlist offer its fan turned down: the entry ends (it would otherwise go back to waiting).
-      markOfferLeft(this.sql, reservationId);
-      releaseHold(this.sql, reservationId, 'cancelled');
-      return { result: { ok: true }, touched };
-    });
-    await this.settle();
-    return result;
+    return (await this.ready()) ? this.checkout.cancel(userId, reservationId) : NOT_FOUND;
   }
 
-  /**
-   * Refunds a paid reservation (issue 13; `userId` null for an admin): Postgres decides and credits in
-   * one statement on the room's pool, then the room frees the seats: to the admitted fans while the
-   * line has not sold out, to waitlist offers once it has (it never re-opens). A retry after a lost reply finds it refunded and frees the
-   * seats here too; until then, reconciliation does.
-   */
+  /** Refunds a paid reservation (`userId` null for an admin; see Checkout.refund). */
   async refund(request: { reservationId: string; userId: string | null; byAdmin: boolean }): Promise<RefundResult> {
-    if (!(await this.ready())) return { ok: false, reason: 'CONCERT_NOT_FOUND' };
-    const hold = holdStatus(this.sql, request.reservationId);
-    if (!hold || (request.userId !== null && hold.userId !== request.userId)) return { ok: false, reason: 'RESERVATION_NOT_FOUND' };
-    if (hold.status === 'pending') return { ok: false, reason: 'REQUEST_IN_PROGRESS' };
-    let outcome: RefundOutcome;
-    let sent = false;
-    try {
-      outcome = await withClient(this.db(), (client) => {
-        sent = true;
-        return withDeadline(refundReservation(client, request));
-      });
-    } catch (error) {
-      if (!isPostgresUnavailable(error)) throw error;
-      logJson('error', 'refund failed', { concertId: this.ctx.id.name, reservationId: request.reservationId, ...describeError(error) });
-      // It may have committed with its reply lost: the room catches up with Postgres in the background.
-      if (sent) this.ctx.waitUntil(this.reconcile().catch((e: unknown) => logJson('warn', 'reconcile failed', describeError(e))));
-      return { ok: false, reason: 'DEPENDENCY_UNAVAILABLE' };
-    }
-    if (outcome.ok) {
-      this.change(() => {
-        refundHold(this.sql, request.reservationId);
-        return { touched: { seats: true } };
-      });
-      await this.settle();
-    }
-    return outcome;
+    return (await this.ready()) ? this.checkout.refund(request) : NOT_FOUND;
   }
 
-  // ---- Waitlist (issue 13) ------------------------------------------------------------------
-
-  /**
-   * Puts a fan on the waitlist of this sold-out concert (the line's latch, see `latchSoldOut`), or
-   * returns their live entry: see `joinWaitlist` in waitlist.ts for the rules. A new entry is offered
-   * any seat already back (a refund nobody was waiting for) in the same change.
-   */
   async joinWaitlist(request: { userId: string; seats: number; together: boolean }): Promise<WaitlistJoinResult> {
-    if (!(await this.ready())) return { ok: false, reason: 'CONCERT_NOT_FOUND' };
-    const outcome = this.change(() => {
-      const now = Date.now();
-      const joined = joinWaitlist(this.sql, { ...request, now, soldOut: latchSoldOut(this.sql, now), lineRank: this.unservedRank(request.userId) });
-      return { ...joined, touched: { offers: joined.ok && joined.created } };
-    });
-    await this.settle();
-    if (!outcome.ok) {
-      const { touched: _touched, ...refusal } = outcome;
-      return refusal;
-    }
-    return { ok: true, created: outcome.created, entry: entryView(this.sql, findEntry(this.sql, request.userId) ?? outcome.row) };
+    return (await this.ready()) ? this.checkout.joinWaitlist(request) : NOT_FOUND;
   }
 
-  /** The admission rank of `userId`'s place in line (drawn or by arrival), unless they bought through it. */
-  private unservedRank(userId: string): number | null {
-    const place = findByUser(this.sql, userId);
-    if (!place || place.status === 'completed') return null;
-    const shuffle = fixedShuffle(this.sql, this.config());
-    return shuffle ? rankOfPlace(shuffle, place.seq) : place.seq;
-  }
-
-  /** A fan's waitlist entry: its status, its position while waiting, its offer while offered. */
   async waitlistEntry(userId: string): Promise<WaitlistEntryResult> {
-    if (!(await this.ready())) return { ok: false, reason: 'CONCERT_NOT_FOUND' };
-    const row = findEntry(this.sql, userId);
-    if (!row) return { ok: false, reason: 'WAITLIST_ENTRY_NOT_FOUND' };
-    return { ok: true, entry: entryView(this.sql, row) };
+    return (await this.ready()) ? this.checkout.waitlistEntry(userId) : NOT_FOUND;
   }
 
-  /**
-   * Takes a fan off the waitlist. An open offer is cancelled like the fan's own hold (Postgres first),
-   * and its seats go to the next entry. An entry already ended stays as it is.
-   */
   async leaveWaitlist(userId: string): Promise<WaitlistLeaveResult> {
-    if (!(await this.ready())) return { ok: false, reason: 'CONCERT_NOT_FOUND' };
-    const row = findEntry(this.sql, userId);
-    if (!row) return { ok: false, reason: 'WAITLIST_ENTRY_NOT_FOUND' };
-    const offered = row.status === 'offered' ? row.reservation_id : null;
-    if (offered !== null) {
-      const cancelled = await this.cancel(userId, offered);
-      if (cancelled.ok) return { ok: true };
-      switch (cancelled.reason) {
-        case 'ALREADY_PAID':
-        case 'REQUEST_IN_PROGRESS':
-          return { ok: false, reason: cancelled.reason };
-        case 'CONCERT_NOT_FOUND':
-          return cancelled;
-        case 'RESERVATION_EXPIRED':
-          // The offer ran out meanwhile: the entry has ended (expired).
-          return { ok: true };
-        case 'RESERVATION_NOT_FOUND':
-          // No such hold here (never expected): nothing is held, so the entry simply ends.
-          this.change(() => {
-            markOfferLeft(this.sql, offered);
-            return { touched: {} };
-          });
-          return { ok: true };
-      }
-    }
-    if (row.status === 'waiting') {
-      this.change(() => {
-        leaveWaiting(this.sql, userId);
-        return { touched: {} };
-      });
-    }
-    return { ok: true };
+    return (await this.ready()) ? this.checkout.leaveWaitlist(userId) : NOT_FOUND;
   }
 
-  /**
-   * Writes the offers decided by the changes so far (see `change()`), each as a hold is written;
-   * a written one is pushed to its fan's queue sockets.
-   */
-  private async writeOffers(): Promise<void> {
-    const concertId = this.ctx.id.name!;
-    while (this.offerQueue.length > 0) {
-      const batch = this.offerQueue.splice(0);
-      await Promise.all(
-        batch.map(async (offer) => {
-          const result = await this.writeDecided(offer, { userId: offer.userId }, concertId, { offer: true });
-          if (result.ok) this.pushOffer(offer);
-          else logJson('warn', 'waitlist offer not written', { concertId, reservationId: offer.reservationId, reason: result.reason });
-        }),
-      );
-    }
-  }
-
-  /** Tells the fan on their queue socket(s), if they have one, that seats are held for them. */
-  private pushOffer(offer: WaitlistOffer): void {
-    const place = findByUser(this.sql, offer.userId);
-    if (!place) return;
-    const message: WaitlistOfferMessage = {
-      type: 'waitlist_offer',
-      reservationId: offer.reservationId,
-      seats: offer.seats.map(({ seatNumber, section, price }) => ({ seatNumber, section, price })),
-      amount: offer.amount,
-      expiresAt: new Date(offer.expiresAt).toISOString(),
-    };
-    this.sockets.sendToPlace(place.seq, JSON.stringify(message));
-  }
 
   /**
    * Compares the seat map and holds with Postgres and repairs the room where they differ
@@ -834,37 +327,12 @@ export class ConcertRoom extends DurableObject<Env> {
    */
   async reconcile(): Promise<ReconcileReport | NotFound> {
     this.requests.reconcile++;
-    if (this.reconcileFollowUp) return this.reconcileFollowUp;
-    const running = this.reconcileRun;
-    if (!running) return this.startReconcile();
-    // A trigger during a run may be about a change the run's Postgres read missed, so it needs a run
-    // that starts afterwards; one such run answers every trigger until it starts. Reads of the whole
-    // seat map, one after another, never pile up however many writes lose their replies.
-    const followUp = running
-      .then(
-        () => undefined,
-        () => undefined,
-      )
-      .then(() => {
-        this.reconcileFollowUp = undefined;
-        return this.startReconcile();
-      });
-    this.reconcileFollowUp = followUp;
-    return followUp;
-  }
-
-  private startReconcile(): Promise<ReconcileReport | NotFound> {
-    this.requests.reconcileRuns++;
-    const run = this.reconcileOnce().finally(() => {
-      if (this.reconcileRun === run) this.reconcileRun = undefined;
-    });
-    this.reconcileRun = run;
-    return run;
+    return this.reconcileRuns.request();
   }
 
   private async reconcileOnce(): Promise<ReconcileReport | NotFound> {
     if (!(await this.ready())) return { ok: false, reason: 'CONCERT_NOT_FOUND' };
-    await this.settleOrphans();
+    await this.checkout.settleOrphans();
     const before = takeSnapshot(this.sql, Date.now());
     const source = await loadRoomSource(createSql(this.env), this.ctx.id.name!);
     if (!source) return { ok: false, reason: 'CONCERT_NOT_FOUND' };
@@ -911,8 +379,8 @@ export class ConcertRoom extends DurableObject<Env> {
     const armedFor = readMeta<number | null>(this.sql, 'armedFor') ?? 0;
     const now = Math.max(Date.now(), armedFor);
     try {
-      await this.settleOrphans();
-      const notYet = await this.expireHolds(now);
+      await this.checkout.settleOrphans();
+      const notYet = await this.checkout.expireHolds(now);
       // Due by the room's clock but not yet by Postgres's: look again shortly rather than at once.
       writeMeta(this.sql, 'holdRetryAt', notYet > 0 ? Date.now() + HOLD_EXPIRY_RETRY_MS : null);
     } catch (error) {
@@ -966,12 +434,8 @@ export class ConcertRoom extends DurableObject<Env> {
       this.cachedSnapshot = undefined;
     }
     if (result.touched.seats || offers.length > 0) this.cachedSeatMaps.clear();
-    for (const seq of result.touched.seqs ?? []) this.pushSeqs.add(seq);
-    for (const offer of offers) {
-      // In `writing` from the moment it exists, so it is never taken for a reset's orphan.
-      this.writing.add(offer.reservationId);
-      this.offerQueue.push(offer);
-    }
+    this.announcements.placesChanged(result.touched.seqs ?? []);
+    this.checkout.queueOffers(offers);
     return result;
   }
 
@@ -997,138 +461,11 @@ export class ConcertRoom extends DurableObject<Env> {
     return { admitted, expired };
   }
 
-  /**
-   * After a change: points the alarm at the next due event and tells the world. A snapshot whose
-   * window, settings, pause or sold-out moved is published to the edge before the caller is
-   * answered; one where only admissions within the window moved (the watermark) is published within
-   * SNAPSHOT_PUBLISH_INTERVAL_MS, because the edge answers a poll from a snapshot only when the
-   * place is certainly still waiting whatever the window did since (see certainlyWaiting). Every
-   * moved snapshot reaches the waiting sockets; places whose own status changed are pushed theirs.
-   * Socket pushes are gathered for PUSH_COALESCE_MS.
-   */
+  /** After a change: writes the offers it decided, points the alarm at the next due event, tells the world. */
   private async settle(): Promise<void> {
-    await this.writeOffers();
+    await this.checkout.writeOffers();
     await this.rearm();
-    const snap = this.snapshot();
-    const json = JSON.stringify(snap);
-    if (json !== this.publishedSnapshot) {
-      this.pushEveryone = true;
-      const { watermark: _w, admittedInWindow: _a, ...material } = snap;
-      const published = this.publishedSnapshot === undefined ? undefined : (JSON.parse(this.publishedSnapshot) as AdmissionSnapshot);
-      const { watermark: _pw, admittedInWindow: _pa, ...publishedMaterial } = published ?? ({} as AdmissionSnapshot);
-      if (published === undefined || JSON.stringify(material) !== JSON.stringify(publishedMaterial)) await this.publish();
-      else this.publishTimer ??= setTimeout(() => void this.publish(), SNAPSHOT_PUBLISH_INTERVAL_MS);
-    }
-    if ((this.pushEveryone || this.pushSeqs.size > 0) && this.pushTimer === undefined) {
-      this.pushTimer = setTimeout(() => {
-        this.pushTimer = undefined;
-        this.flushPushes();
-      }, PUSH_COALESCE_MS);
-    }
-  }
-
-  /** Publishes the current snapshot to the edge cache (this location's; others refresh within its TTL). */
-  private async publish(): Promise<void> {
-    clearTimeout(this.publishTimer);
-    this.publishTimer = undefined;
-    const concertId = this.ctx.id.name;
-    if (!concertId) return;
-    const snap = this.snapshot();
-    const json = JSON.stringify(snap);
-    if (json === this.publishedSnapshot) return;
-    this.publishedSnapshot = json;
-    try {
-      await publishSnapshot(concertId, snap);
-    } catch (error) {
-      this.publishedSnapshot = undefined;
-      logJson('warn', 'snapshot publish failed', { concertId, ...describeError(error) });
-    }
-  }
-
-  /** Sends the gathered pushes (see QueueSockets.flush). */
-  private flushPushes(): void {
-    const seqs = new Set(this.pushSeqs);
-    const everyone = this.pushEveryone;
-    this.pushEveryone = false;
-    this.pushSeqs.clear();
-    this.sockets.flush(everyone, seqs);
-  }
-
-  /** The hold's Postgres write landed: it is live, and the alarm will expire it. */
-  private async activated(held: Extract<HoldResult, { ok: true }>): Promise<HoldResult> {
-    this.change(() => {
-      activateHold(this.sql, held.reservationId);
-      return { touched: {} };
-    });
-    await this.settle();
-    return held;
-  }
-
-  /**
-   * Releases exactly the due holds that Postgres moves from held to expired; a due hold Postgres
-   * shows confirmed becomes sold (and its buyer's session ends). Postgres expires a hold only once
-   * its `expires_at` has passed by Postgres's own clock; one that has not stays held here too, and
-   * the count of those is returned so the alarm looks again. If Postgres is unreachable this throws
-   * and nothing changes here: the seats stay held until the alarm's retry gets through.
-   */
-  private async expireHolds(now: number): Promise<number> {
-    const due = dueHolds(this.sql, now);
-    if (due.length === 0) return 0;
-    const states = await withClient(this.db(), (client) => withDeadline(endHolds(client, due, 'expired')));
-    const { notYet } = this.change(() => {
-      let notYet = 0;
-      const ended: number[] = [];
-      for (const id of due) {
-        const state = states.get(id);
-        if (state === 'confirmed') {
-          const seq = this.soldHere(id, Date.now());
-          if (seq !== undefined) ended.push(seq);
-        } else if (state === 'held') notYet++;
-        else releaseHold(this.sql, id, state === 'cancelled' ? 'cancelled' : 'expired');
-      }
-      return { notYet, touched: { seats: true, seqs: ended } };
-    });
-    return notYet;
-  }
-
-  /**
-   * Settles the pending holds an earlier instance of this room left when it was reset between its
-   * decision and the end of its Postgres write: Postgres is asked for good (see settleHoldWrite, which
-   * also stops a write still on its way from landing later). Written ones become live holds (their
-   * owner can pay or cancel them; reconciliation gives them Postgres's state), the rest are released,
-   * so neither a seat nor an owner's 4-seat allowance stays taken by a hold nobody will finish.
-   */
-  private async settleOrphans(): Promise<void> {
-    if (!this.mayHaveOrphans) return;
-    const orphans = pendingHolds(this.sql).filter((hold) => !this.writing.has(hold.reservationId));
-    if (orphans.length === 0) {
-      this.mayHaveOrphans = false;
-      return;
-    }
-    const sql = createSql(this.env);
-    const concertId = this.ctx.id.name!;
-    const settled = await Promise.all(
-      orphans.map(async (hold) => ({
-        hold,
-        written: await settleHoldWrite(sql, { ...hold, concertId, seatIds: [] }),
-      })),
-    );
-    this.change(() => {
-      for (const { hold, written } of settled) {
-        if (written) activateHold(this.sql, hold.reservationId);
-        else releaseHold(this.sql, hold.reservationId, 'cancelled');
-      }
-      return { touched: { seats: true } };
-    });
-    logJson('warn', 'settled holds left pending by a reset', { concertId, holds: settled.length, written: settled.filter((s) => s.written).length });
-    await this.settle();
-  }
-
-  /** True when a pending hold has no write running in this instance (see `settleOrphans`). */
-  private hasOrphans(): boolean {
-    if (!this.mayHaveOrphans) return false;
-    this.mayHaveOrphans = pendingHolds(this.sql).some((hold) => !this.writing.has(hold.reservationId));
-    return this.mayHaveOrphans;
+    await this.announcements.afterChange();
   }
 
   /** True once the room holds its concert; loads it from Postgres on first use. */
@@ -1208,7 +545,7 @@ export class ConcertRoom extends DurableObject<Env> {
    * pending by a reset), but not before a retry's backoff.
    */
   private nextHoldDue(): number | null {
-    const expiry = this.hasOrphans() ? 0 : nextHoldExpiry(this.sql);
+    const expiry = this.checkout.hasOrphans() ? 0 : nextHoldExpiry(this.sql);
     if (expiry === null) return null;
     return Math.max(expiry, readMeta<number | null>(this.sql, 'holdRetryAt') ?? 0);
   }

@@ -83,3 +83,47 @@ export function reconcileRoom(sql: SqlStorage, source: RoomSource, before: RoomS
   const ended = paidNow.map((userId) => completeSession(sql, userId, before.takenAt)).filter((seq) => seq !== undefined);
   return { differences, ended };
 }
+
+/**
+ * One reconciliation at a time per room. A trigger during a run may be about a change the run's
+ * Postgres read missed, so it needs a run that starts afterwards; one such follow-up answers every
+ * trigger until it starts. Reads of the whole seat map, one after another, never pile up however
+ * many writes lose their replies.
+ */
+export class CoalescedRuns<T> {
+  private running: Promise<T> | undefined;
+  private followUp: Promise<T> | undefined;
+  private readonly run: () => Promise<T>;
+  private readonly onStart: () => void;
+
+  constructor(run: () => Promise<T>, onStart: () => void) {
+    this.run = run;
+    this.onStart = onStart;
+  }
+
+  request(): Promise<T> {
+    if (this.followUp) return this.followUp;
+    const running = this.running;
+    if (!running) return this.start();
+    const followUp = running
+      .then(
+        () => undefined,
+        () => undefined,
+      )
+      .then(() => {
+        this.followUp = undefined;
+        return this.start();
+      });
+    this.followUp = followUp;
+    return followUp;
+  }
+
+  private start(): Promise<T> {
+    this.onStart();
+    const run = this.run().finally(() => {
+      if (this.running === run) this.running = undefined;
+    });
+    this.running = run;
+    return run;
+  }
+}
