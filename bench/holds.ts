@@ -32,8 +32,10 @@
  * (0 skips part C's socket step), `--clients 50`, `--mode wrangler|workerd|both` (default both),
  * `--warmup <s>` (default 3), `--parts A,B,C` (default all), `--latency neon=MS,redis=MS` (round-trip
  * latency the adapters add, ./lib/wire.ts; issue 19's p50 goals at `--clients 10 --latency
- * neon=20,redis=10`), `--worker-root DIR` (the Worker from another checkout), `--json <file>`.
- * Every step also prints the Postgres and Redis round trips the adapters counted per request.
+ * neon=20,redis=10`), `--worker-root DIR` (the Worker from another checkout), `--probe-ops 10` (0: no
+ * probe), `--json <file>`. Every step also prints the Postgres and Redis round trips the adapters
+ * counted per request, and per mode a probe (./lib/checkout-probe.ts) sends charges, holds and
+ * payments one at a time and shows which of those round trips ran one after another.
  */
 import pg from 'pg';
 import { flagValue, intFlag, intListFlag, writeJsonReport } from './lib/cli.ts';
@@ -53,6 +55,8 @@ import type { BenchRun } from './lib/run.ts';
 import { FDS_PER_SOCKET, maxSockets, openFileLimit, openSockets } from './lib/sockets.ts';
 import { formatCount } from './lib/table.ts';
 import { parseModes, startWorker } from './lib/worker.ts';
+import { printDependentCalls, probeCheckout } from './lib/checkout-probe.ts';
+import type { DependentCalls } from './lib/checkout-probe.ts';
 import { callsPerOp, describeLatency, latencyFlag, latencyLabel, readWire, setLatency } from './lib/wire.ts';
 import type { WorkerMode, WorkerUnderTest } from './lib/worker.ts';
 
@@ -67,6 +71,7 @@ const CLIENTS = intFlag('clients', 50);
 const WARMUP_S = intFlag('warmup', 3, { min: 0 });
 const MODES = parseModes(flagValue('mode'));
 const LATENCY = latencyFlag();
+const PROBE_OPS = intFlag('probe-ops', 10, { min: 0 });
 /** Goals of the cached reads and joins are judged without --latency only; checkout's by ./lib/goals.ts checkoutGoal. */
 const NEAR = LATENCY === undefined;
 const PARTS = new Set((flagValue('parts') ?? 'A,B,C').toUpperCase().split(','));
@@ -242,6 +247,7 @@ interface ModeRun {
   worker: WorkerUnderTest;
   holds: HoldOutcome[];
   payment: PaymentOutcome | undefined;
+  probe: { label: string; latency: string; results: DependentCalls[] } | undefined;
 }
 
 async function runMode(mode: WorkerMode, bench: BenchStack, rows: Measured[]): Promise<ModeRun> {
@@ -319,8 +325,10 @@ async function runMode(mode: WorkerMode, bench: BenchStack, rows: Measured[]): P
   // ── Part C: payments with and without open WebSockets ──
   const payment = PARTS.has('C') ? await paymentPart(mode, worker, bench, { common, measure, ceilings }) : undefined;
 
+  const probe = PROBE_OPS > 0 ? { label: mode, ...(await probeCheckout(worker.url, bench, { label: mode, runLatency: LATENCY, ops: PROBE_OPS, log })) } : undefined;
+
   await worker.stop();
-  return { worker, holds, payment };
+  return { worker, holds, payment, probe };
 }
 
 interface PartTools {
@@ -636,6 +644,10 @@ async function main({ bench, startedAt, elapsedSeconds }: BenchRun): Promise<voi
   printLoadTable('Throughput and latency (× trivial / × DO write: ÷ the ceilings measured just before, same mode, clients and part)', rows);
   printScaleTable('Scale: each step at the small and at the large size (seats for holds, open sockets for payments)', pairs);
   printGoalSummary(rows, pairs);
+  printDependentCalls(
+    'Dependent calls per checkout operation (probe: 1 client, sequential, traced by the adapters)',
+    runs.flatMap((run) => (run.probe ? [run.probe] : [])),
+  );
 
   const holdOutcomes = runs.flatMap((run) => run.holds);
   if (holdOutcomes.length > 0) {
@@ -697,6 +709,7 @@ async function main({ bench, startedAt, elapsedSeconds }: BenchRun): Promise<voi
     parts: [...PARTS].sort(),
     modes: MODES,
     latency: LATENCY ?? null,
+    dependentCalls: runs.flatMap((run) => (run.probe ? [run.probe] : [])),
     stack: bench.describe(),
     workers: workers.map(jsonWorker),
     ceilings: { trivial: TRIVIAL.description, doWrite: DO_WRITE.description },

@@ -34,7 +34,8 @@
  * trivial and DO-write load after each Worker start (default 3), `--charge-clients 100` (clients of
  * the charge step, a list: issue 19 judges charges at 50), `--latency neon=MS,redis=MS` (round-trip
  * latency the adapters add, ./lib/wire.ts), `--worker-root DIR` (the Worker from another checkout),
- * `--json <file>`. Every HTTP step also prints the Postgres and Redis round trips the adapters counted
+ * `--probe-ops 10` (0: no probe; ./lib/checkout-probe.ts: charges, holds and payments one at a time,
+ * showing which round trips ran one after another), `--json <file>`. Every HTTP step also prints the Postgres and Redis round trips the adapters counted
  * per request, and issue 19's checkout goals are printed for the steps they are judged on.
  */
 import os from 'node:os';
@@ -48,6 +49,8 @@ import { checkoutGoal, judgedAt } from './lib/goals.ts';
 import type { Goal } from './lib/goals.ts';
 import { CALLS_HEADER, CALLS_LEGEND, callsPerOp, describeLatency, formatCalls, latencyFlag, latencyLabel, readWire, setLatency } from './lib/wire.ts';
 import type { CallsPerOp } from './lib/wire.ts';
+import { printDependentCalls, probeCheckout } from './lib/checkout-probe.ts';
+import type { DependentCalls } from './lib/checkout-probe.ts';
 import { interrupted } from './lib/cleanup.ts';
 import { DO_WRITE, PG_HTTP, PG_TX, TRIVIAL, UPSTASH, ceilingLoad, probeCeiling, warmUp } from './lib/ceilings.ts';
 import type { CeilingKind } from './lib/ceilings.ts';
@@ -71,6 +74,7 @@ const MODES = parseModes(flagValue('mode'));
 const PAYMENTS_PER_STEP = intFlag('payments', 400);
 const WARMUP_S = intFlag('warmup', 3, { min: 0 });
 const LATENCY = latencyFlag();
+const PROBE_OPS = intFlag('probe-ops', 10, { min: 0 });
 flagValue('json'); // fail on a bare --json now, not after the run
 
 /** The ceilings of parts 2 and 3 besides the trivial 404, in the order measured (bench/lib/ceilings.ts). */
@@ -387,6 +391,7 @@ interface ModeRun {
   paymentsPerStep: number;
   /** Ceilings not measured in this mode, and why (e.g. the Neon adapter's HTTP endpoint missing). */
   unavailable: Map<string, string>;
+  probe: { label: string; latency: string; results: DependentCalls[] } | undefined;
 }
 
 async function runMode(mode: WorkerMode, bench: BenchStack, rows: Row[], raw: { mode: WorkerMode; result: LoadResult; trivial: LoadResult | undefined }[]): Promise<ModeRun> {
@@ -587,8 +592,9 @@ async function runMode(mode: WorkerMode, bench: BenchStack, rows: Row[], raw: { 
     payment.row.goal = checkoutGoal('payment', latencyLabel(LATENCY));
   }
   const room = await concertStats(worker.url, bench.adminToken, concertId);
+  const probe = PROBE_OPS > 0 ? { label: mode, ...(await probeCheckout(worker.url, bench, { label: mode, runLatency: LATENCY, ops: PROBE_OPS, log })) } : undefined;
   await worker.stop();
-  return { mode, worker, concertId, charges, payUsers, paymentOutcomes, setup, room, paymentsPerStep: perStep, unavailable };
+  return { mode, worker, concertId, charges, payUsers, paymentOutcomes, setup, room, paymentsPerStep: perStep, unavailable, probe };
 }
 
 /** Holds to prepare per payment step: what `chargesPerSecond` fills in one step, within [MIN, --payments]. */
@@ -846,6 +852,10 @@ async function main({ bench, startedAt, elapsedSeconds }: BenchRun): Promise<voi
   printMainTable(rows);
   printCeilingTable(rows, runs);
   printCheckoutGoals(rows);
+  printDependentCalls(
+    'Dependent calls per checkout operation (probe: 1 client, sequential, traced by the adapters)',
+    runs.flatMap((run) => (run.probe ? [run.probe] : [])),
+  );
   console.log(
     `Payment steps: ${rows
       .filter((row) => row.part === '3 payment' && row.ceiling !== undefined && !row.isCeiling)
@@ -894,6 +904,7 @@ async function main({ bench, startedAt, elapsedSeconds }: BenchRun): Promise<voi
     contenders: CONTENDERS,
     chargeUsers: CHARGE_USERS,
     chargeClients: CHARGE_CLIENTS,
+    dependentCalls: runs.flatMap((run) => (run.probe ? [run.probe] : [])),
     latency: LATENCY ?? null,
     payClients: PAY_CLIENTS,
     maxPaymentsPerStep: PAYMENTS_PER_STEP,
