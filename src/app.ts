@@ -17,9 +17,11 @@ import { registerAuthRoutes } from './routes/auth.ts';
 import { registerBalanceRoutes } from './routes/balance.ts';
 import { registerConcertRoutes } from './routes/concerts.ts';
 import { registerHealthRoutes } from './routes/health.ts';
+import { registerPageRoutes } from './routes/pages.ts';
 import { registerPaymentRoutes } from './routes/payment.ts';
 import { registerQueueRoutes } from './routes/queue.ts';
 import { registerReservationRoutes } from './routes/reservations.ts';
+import { registerTicketRoutes } from './routes/tickets.ts';
 import { registerWaitlistRoutes } from './routes/waitlist.ts';
 import type { AppEnv } from './types.ts';
 
@@ -106,10 +108,12 @@ export function createApp() {
   registerQueueRoutes(app);
   registerConcertRoutes(app);
   registerReservationRoutes(app);
+  registerTicketRoutes(app);
   registerWaitlistRoutes(app);
   registerBalanceRoutes(app);
   registerPaymentRoutes(app);
   registerAdminRoutes(app);
+  registerPageRoutes(app);
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'userToken', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
   app.doc31('/openapi.json', {

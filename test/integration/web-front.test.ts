@@ -25,4 +25,16 @@ describe('web front support', () => {
     const assets = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((match) => match[1]);
     expect(assets).toEqual(['/vendor/swagger-ui-dist/swagger-ui.css', '/vendor/swagger-ui-dist/swagger-ui-bundle.js']);
   });
+
+  it('serves the fan page for its client-side routes (a concert page, My tickets), and API paths keep their 404', async () => {
+    for (const path of [`/c/${crypto.randomUUID()}`, '/tickets']) {
+      const response = await api(path);
+      expect(response.status, path).toBe(200);
+      expect(response.headers.get('Content-Type')).toMatch(/^text\/html/);
+      expect(await response.text()).toContain('<script type="module" src="/app/fan.js"></script>');
+    }
+    const missing = await api('/c');
+    expect(missing.status).toBe(404);
+    expect(await missing.json()).toMatchObject({ code: 'ROUTE_NOT_FOUND' });
+  });
 });

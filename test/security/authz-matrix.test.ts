@@ -190,12 +190,15 @@ describe('object-level authorization: user B with user A’s ids', () => {
     console.log(`authorization matrix: ${calls.length} calls by B on A’s objects, all refused`);
   });
 
-  it('shows B only B’s own balance, history and place, even with A’s Idempotency-Key', async () => {
+  it('shows B only B’s own balance, history, tickets and place, even with A’s Idempotency-Key', async () => {
     const ownerBefore = await ownerState();
     const balance = await api('/balance', { headers: authed(b.userToken) });
     expect(await balance.json()).toEqual({ userId: b.userId, balance: 500 });
     const history = await (await api('/balance/history', { headers: authed(b.userToken) })).json<{ entries: { delta: number; reference: string | null }[] }>();
     expect(history.entries.map((entry) => entry.delta)).toEqual([500]);
+    // My tickets lists B's own reservations only: B holds none, A holds two.
+    const mine = await (await api('/reservations', { headers: authed(b.userToken) })).json<{ reservations: unknown[] }>();
+    expect(mine.reservations).toEqual([]);
     // The key is A's, the request is B's own: a fresh effect for B, never A's stored answer.
     const reused = await charge(b.userToken, 10_000, { 'Idempotency-Key': a.keys[1] });
     expect(reused.status).toBe(200);
@@ -204,7 +207,7 @@ describe('object-level authorization: user B with user A’s ids', () => {
     const rejoin = await api('/queue/token', { method: 'POST', headers: authed(b.userToken), json: { concertId } });
     const place = await rejoin.json<{ token: string }>();
     expect(place.token).toBe(b.queueToken);
-    for (const text of [JSON.stringify(history), JSON.stringify(place)]) for (const secret of ownerSecrets()) expect(text).not.toContain(secret);
+    for (const text of [JSON.stringify(history), JSON.stringify(place), JSON.stringify(mine)]) for (const secret of ownerSecrets()) expect(text).not.toContain(secret);
     expect(await ownerState()).toEqual(ownerBefore);
   });
 });

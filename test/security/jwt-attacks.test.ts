@@ -96,6 +96,7 @@ function userRoutes(victimNow: Victim): { name: string; send: (token: string) =>
       send: (t) =>
         api('/reservations', { method: 'POST', headers: bearer(t, { 'Queue-Token': victimNow.queueToken }), json: { concertId: victimNow.concertId, seatNumbers: [2] } }),
     },
+    { name: 'GET /reservations', send: (t) => api('/reservations', { headers: bearer(t) }) },
     { name: 'GET /reservations/:id', send: (t) => api(`/reservations/${victimNow.reservationId}`, { headers: bearer(t) }) },
     { name: 'DELETE /reservations/:id', send: (t) => api(`/reservations/${victimNow.reservationId}`, { method: 'DELETE', headers: bearer(t) }) },
     { name: 'POST /payment', send: (t) => api('/payment', { method: 'POST', headers: bearer(t), json: { reservationId: victimNow.reservationId } }) },

@@ -213,13 +213,14 @@ describe('per-address keys (issue 18)', () => {
 
 describe('per-user limits on the account, payment, cancel, refund and waitlist routes (issue 18)', () => {
   // Each request comes from an address of its own (api's default), so only the per-user limit counts.
-  it('refuses balance and ledger reads past the limit, sharing one budget, per user', async () => {
+  it('refuses balance, ledger and My tickets reads past the limit, sharing one budget, per user', async () => {
     const userId = uniqueId('rl-account');
     const token = await tokenFor(userId);
     await roomInWindow(4_000);
     await burstUntilLimited(() => api('/balance', { headers: authed(token) }), MAX_USER_BURST);
     await expectRateLimited(await api('/balance/history', { headers: authed(token) }));
     await expectRateLimited(await api(`/balance/${userId}`, { headers: authed(token) }));
+    await expectRateLimited(await api('/reservations', { headers: authed(token) }));
     expect((await api('/balance', { headers: authed(await tokenFor(uniqueId('rl-account-other'))) })).status).toBe(200);
   });
 
