@@ -77,6 +77,7 @@ function CreateConcert({ token, onWatch }: { token: string; onWatch: (id: string
             paused: f.paused === 'on',
             openingOrder: f.openingOrder === 'fifo' ? 'fifo' : 'shuffle',
           },
+          refunds: { fee: Number(f.refundFee || 0), cutoffHours: Number(f.refundCutoffHours || 24) },
         },
       });
       setProblem(undefined);
@@ -122,6 +123,12 @@ function CreateConcert({ token, onWatch }: { token: string; onWatch: (id: string
         </label>
         <label>
           Sales open in (min) <input type="number" name="opensInMinutes" min="0" value="0" />
+        </label>
+        <label>
+          Refund fee (points) <input type="number" name="refundFee" min="0" value="0" />
+        </label>
+        <label>
+          Refunds close (h before) <input type="number" name="refundCutoffHours" min="0" max="8760" value="24" />
         </label>
         <label>
           Pre-queue order{' '}

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import axe from 'axe-core';
 import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
 import { expect } from 'vitest';
 
@@ -46,4 +47,42 @@ export async function expectText(locator: Locator, pattern: RegExp): Promise<voi
 /** Waits until `locator` is shown (or, with `visible: false`, gone). */
 export async function expectVisible(locator: Locator, visible = true): Promise<void> {
   await locator.first().waitFor({ state: visible ? 'visible' : 'detached', timeout: UI_TIMEOUT_MS });
+}
+
+/** The viewports every page state is checked in: a desktop window and a 390-px-wide phone. */
+export const DESKTOP = { width: 1100, height: 800 } as const;
+export const PHONE = { width: 390, height: 844 } as const;
+
+/** What the page sees: axe once injected, and the document (this file compiles without the DOM library). */
+type InPage = { axe?: typeof axe; document: { documentElement: { scrollWidth: number } } };
+
+/**
+ * Runs axe-core in `page` and fails on any serious or critical violation, naming each rule and the
+ * elements it found (minor and moderate ones are reported by axe but not failed on: issue 22).
+ */
+export async function expectAccessible(page: Page, state: string): Promise<void> {
+  if (!(await page.evaluate(() => (globalThis as unknown as InPage).axe !== undefined))) await page.addScriptTag({ content: axe.source });
+  const violations: axe.Result[] = await page.evaluate(async () => {
+    const { axe: inPageAxe, document } = globalThis as unknown as InPage;
+    return (await inPageAxe!.run(document, { resultTypes: ['violations'] })).violations;
+  });
+  const blocking = violations
+    .filter((violation) => violation.impact === 'serious' || violation.impact === 'critical')
+    .map((violation) => `${violation.id} (${violation.impact}): ${violation.nodes.map((node) => node.target.join(' ')).join(' | ')}`);
+  expect(blocking, `axe on ${state}`).toEqual([]);
+}
+
+/**
+ * Checks one page state as the issue asks: axe at the desktop size and at a phone's, with a
+ * screenshot of each (`<n>-<name>-desktop.png`, `<n>-<name>-phone.png`), then back to desktop.
+ */
+export async function checkState(page: Page, name: string): Promise<void> {
+  await expectAccessible(page, `${name} (desktop)`);
+  await screenshot(page, `${name}-desktop`);
+  await page.setViewportSize(PHONE);
+  await expectAccessible(page, `${name} (phone)`);
+  // Nothing may need sideways scrolling at phone width.
+  expect(await page.evaluate(() => (globalThis as unknown as InPage).document.documentElement.scrollWidth), `${name}: page wider than the phone`).toBeLessThanOrEqual(PHONE.width);
+  await screenshot(page, `${name}-phone`);
+  await page.setViewportSize(DESKTOP);
 }

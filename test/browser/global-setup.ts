@@ -4,12 +4,13 @@ import type { TestProject } from 'vitest/node';
 import { startWorker } from '../../bench/lib/worker.ts';
 import { buildWeb } from '../../scripts/build-web.ts';
 import { migrate } from '../../scripts/migrate.ts';
+import { seed } from '../../scripts/seed.ts';
 import { startStack } from '../../scripts/stack/index.ts';
 
 /**
  * The browser tests need a real HTTP origin serving the static assets and the API together, which
  * the in-workerd test pool does not give: so this starts what `npm run dev` starts (a throwaway stack,
- * migrated, the web front built, `wrangler dev` with the production wrangler.toml) on free ports, with
+ * migrated and seeded, the web front built, `wrangler dev` with the production wrangler.toml) on free ports, with
  * fresh secrets passed in an env file (.dev.vars is neither read nor written). Stops it all after.
  */
 export default async function setup(project: TestProject) {
@@ -21,6 +22,8 @@ export default async function setup(project: TestProject) {
   let stopWorker: (() => Promise<void>) | undefined;
   try {
     await migrate(stack.databaseUrl);
+    // As `npm run dev` does: the landing page's test looks for a seeded concert without creating one.
+    await seed(stack.databaseUrl);
     const worker = await startWorker({
       mode: 'wrangler',
       root,

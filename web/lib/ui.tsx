@@ -59,3 +59,31 @@ export function usePolling(read: (stopped: () => boolean) => Promise<void>, ever
     };
   }, deps);
 }
+
+/** `2 d 03:04:05`, `03:04:05` or `4:05` until `iso` (for openings days away); `over` once it has passed. */
+export function countdown(iso: string, now: number): { text: string; over: boolean } {
+  const total = Math.max(0, Math.ceil((Date.parse(iso) - now) / 1000));
+  const days = Math.floor(total / 86_400);
+  const hours = Math.floor((total % 86_400) / 3600);
+  const minutes = Math.floor((total % 3600) / 60);
+  const seconds = total % 60;
+  const two = (n: number) => String(n).padStart(2, '0');
+  const clock = hours || days ? `${two(hours)}:${two(minutes)}:${two(seconds)}` : `${minutes}:${two(seconds)}`;
+  return { text: days ? `${days} d ${clock}` : clock, over: total === 0 };
+}
+
+/** A calendar date (YYYY-MM-DD, the concert's own day) as "Sunday 6 December 2026", never shifted by time zone. */
+export function formatDay(date: string): string {
+  return new Date(`${date}T12:00:00Z`).toLocaleDateString(undefined, { weekday: 'long', day: 'numeric', month: 'long', year: 'numeric', timeZone: 'UTC' });
+}
+
+/** An instant as the visitor's local date and time, e.g. "6 Dec 2026, 20:00". */
+export function formatTime(iso: string): string {
+  return new Date(iso).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+}
+
+/** The date `days` after today, as YYYY-MM-DD in the visitor's time zone. */
+export function dayAfterToday(days: number): string {
+  const now = new Date();
+  return new Date(now.getTime() + days * 86_400_000 - now.getTimezoneOffset() * 60_000).toISOString().slice(0, 10);
+}
