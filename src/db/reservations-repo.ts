@@ -1,6 +1,6 @@
 import type { Pool } from '@neondatabase/serverless';
 import type { Sql } from './http.ts';
-import { isRecordConflict, recordCtes, type IdempotencyClaim } from '../lib/idempotency.ts';
+import { isRecordConflict, LIVE_RECORD, recordCtes, type IdempotencyClaim } from '../lib/idempotency.ts';
 import { isUniqueViolation, sqlState } from './errors.ts';
 
 /** Anything with pg's `query(text, values)`: the room's pool or one of its clients. */
@@ -65,6 +65,62 @@ export async function insertHold(db: Queryable, hold: NewHold, record?: Recorded
     if (isUniqueViolation(error) && !isRecordConflict(error)) throw new SeatConflictError('a seat has a live reservation', { cause: error });
     throw error;
   }
+}
+
+/**
+ * Several holds of one concert in ONE statement (the room's group commit), all or nothing: the same
+ * writes as holdStatement for each, with each hold's idempotency record. The room never places two
+ * live holds on one seat, so the holds' seats are disjoint; should Postgres have any of them taken,
+ * or a record for one of the keys be live, the statement fails and wrote nothing, and the caller
+ * writes each hold on its own to learn which one was refused.
+ */
+export function holdsStatement(concertId: string, holds: readonly { hold: NewHold; record?: RecordedResponse | undefined }[]): { text: string; values: unknown[] } {
+  const seatHolds = holds.flatMap(({ hold }) => hold.seatIds.map(() => hold.reservationId));
+  const seatIds = holds.flatMap(({ hold }) => hold.seatIds);
+  const recorded = holds.filter(({ record }) => record !== undefined).map(({ record }) => record!);
+  return {
+    text: `WITH reservation AS (
+         INSERT INTO reservations (id, concert_id, user_id, status, amount, expires_at)
+         SELECT id, $1, user_id, 'held', amount, expires_at FROM unnest($2::uuid[], $3::text[], $4::int[], $5::timestamptz[]) AS h(id, user_id, amount, expires_at)
+         RETURNING id
+       ), linked AS (
+         INSERT INTO reservation_seats (reservation_id, seat_id, active) SELECT reservation_id, seat_id, true FROM unnest($6::uuid[], $7::bigint[]) AS l(reservation_id, seat_id)
+         RETURNING seat_id
+       ), marked AS (
+         UPDATE seats SET status = 'held'
+          WHERE id = ANY($7::bigint[]) AND (concert_id, status) IS NOT DISTINCT FROM ($1::uuid, 'available')
+         RETURNING id
+       ), stale_record AS (
+         DELETE FROM idempotency_keys k USING unnest($8::text[], $9::text[]) AS r(user_id, key)
+          WHERE k.user_id = r.user_id AND k.key = r.key AND NOT (${LIVE_RECORD}) RETURNING 1
+       ), recorded AS (
+         INSERT INTO idempotency_keys (user_id, key, request_hash, status_code, body)
+         SELECT user_id, key, request_hash, status_code, to_jsonb(body) FROM unnest($8::text[], $9::text[], $10::text[], $11::int[], $12::text[]) AS r(user_id, key, request_hash, status_code, body)
+          WHERE (SELECT count(*) FROM stale_record) >= 0
+       )
+       SELECT CASE WHEN (SELECT count(*) FROM marked) <> cardinality($7::bigint[])
+                   THEN frontrow_fail('23505', 'a seat is not available in Postgres') END AS refused`,
+    values: [
+      concertId,
+      holds.map(({ hold }) => hold.reservationId),
+      holds.map(({ hold }) => hold.userId),
+      holds.map(({ hold }) => hold.amount),
+      holds.map(({ hold }) => new Date(hold.expiresAt)),
+      seatHolds,
+      seatIds,
+      recorded.map((record) => record.claim.userId),
+      recorded.map((record) => record.claim.key),
+      recorded.map((record) => record.claim.requestHash),
+      recorded.map((record) => record.status),
+      recorded.map((record) => record.body),
+    ],
+  };
+}
+
+/** Writes several holds at once (see holdsStatement); any refusal refuses them all. */
+export async function insertHolds(db: Queryable, concertId: string, holds: readonly { hold: NewHold; record?: RecordedResponse | undefined }[]): Promise<void> {
+  const { text, values } = holdsStatement(concertId, holds);
+  await db.query(text, values);
 }
 
 export type PaymentOutcome =

@@ -2,13 +2,14 @@
 // cancellation, refunds and the waitlist's requests. Decisions are synchronous changes of the room's
 // SQLite (see ConcertRoom.change); Postgres is written around them, and every way out of a write
 // settles what the room decided. The room (index.ts) owns the RPC surface, the line and the alarm.
-import type { Pool } from '@neondatabase/serverless';
+import type { Pool, PoolClient } from '@neondatabase/serverless';
 import { createSql } from '../../db/http.ts';
 import { isPostgresUnavailable } from '../../db/errors.ts';
 import { withClient } from '../../db/transaction.ts';
 import {
   endHolds,
   insertHold,
+  insertHolds,
   payReservation,
   readPaymentOf,
   settledStatusOf,
@@ -17,6 +18,7 @@ import {
   settleHoldWrite,
   type NewHold,
   type PaymentOutcome,
+  type RecordedResponse,
   type RefundOutcome,
 } from '../../db/reservations-repo.ts';
 import { isRecordConflict, type IdempotencyClaim } from '../../lib/idempotency.ts';
@@ -58,6 +60,102 @@ export const HOLD_EXPIRY_RETRY_MS = 2_000;
 /** Pauses before asking Postgres again about a write whose outcome was lost. */
 export const RESOLVE_PAUSES_MS = [500, 1_000, 2_000, 4_000, 8_000] as const;
 
+/** Most holds one group-commit statement writes. @default 32 */
+export const HOLD_GROUP_MAX = 32;
+
+/**
+ * Hold statements a room keeps on their way at once; holds decided meanwhile wait for the next
+ * statement, together. Two keep one statement's round trip from idling the room while the other
+ * commits, and leave the rest of the pool to payments, cancellations and expiry. @default 2
+ */
+export const HOLD_STATEMENTS_IN_FLIGHT = 2;
+
+/** How a hold's write ended: `sent` tells a failure to connect (nothing written) from one after sending. */
+export type HoldWriteOutcome = { ok: true } | { ok: false; error: unknown; sent: boolean };
+
+interface QueuedHoldWrite {
+  hold: NewHold;
+  record: RecordedResponse | undefined;
+  done: (outcome: HoldWriteOutcome) => void;
+}
+
+/**
+ * Group commit of hold writes (issue 19): an idle room writes a hold at once; holds decided while
+ * HOLD_STATEMENTS_IN_FLIGHT statements are on their way wait and go together in the next one (up to
+ * HOLD_GROUP_MAX, one statement, one round trip). Each hold's outcome is its own statement's: the
+ * caller answers its fan only after the row committed. A group Postgres refuses (a seat it has taken,
+ * a live idempotency record) wrote nothing; each of its holds is then written alone, so each is
+ * settled exactly as a hold written alone would be.
+ */
+export class HoldWrites {
+  private readonly queued: QueuedHoldWrite[] = [];
+  private inFlight = 0;
+  /** Statements sent and the holds they carried (see ConcertRoom.requestCounts). */
+  readonly counts = { statements: 0, holds: 0 };
+  private readonly pool: () => Pool;
+  private readonly concertId: () => string;
+
+  constructor(pool: () => Pool, concertId: () => string) {
+    this.pool = pool;
+    this.concertId = concertId;
+  }
+
+  write(hold: NewHold, record: RecordedResponse | undefined): Promise<HoldWriteOutcome> {
+    return new Promise((done) => {
+      this.queued.push({ hold, record, done });
+      this.next();
+    });
+  }
+
+  private next(): void {
+    while (this.queued.length > 0 && this.inFlight < HOLD_STATEMENTS_IN_FLIGHT) {
+      const group = this.queued.splice(0, HOLD_GROUP_MAX);
+      this.inFlight++;
+      void this.writeGroup(group).finally(() => {
+        this.inFlight--;
+        this.next();
+      });
+    }
+  }
+
+  private async writeGroup(group: QueuedHoldWrite[]): Promise<void> {
+    if (group.length === 1) {
+      group[0]!.done(await this.writeAlone(group[0]!));
+      return;
+    }
+    const outcome = await this.send(group.length, (client) => insertHolds(client, this.concertId(), group));
+    // Committed, or its fate unknown (each hold then settles its own, as after a lost reply): the same for all.
+    if (outcome.ok || isPostgresUnavailable(outcome.error)) {
+      for (const write of group) write.done(outcome);
+      return;
+    }
+    await Promise.all(group.map(async (write) => write.done(await this.writeAlone(write))));
+  }
+
+  private writeAlone(write: QueuedHoldWrite): Promise<HoldWriteOutcome> {
+    return this.send(1, (client) => insertHold(client, write.hold, write.record));
+  }
+
+  /**
+   * Connected first, so that a failure to connect (nothing sent, nothing written) is told apart from
+   * a failure once the statement was on its way (it may have committed, or may yet).
+   */
+  private async send(holds: number, statement: (client: PoolClient) => Promise<void>): Promise<HoldWriteOutcome> {
+    let sent = false;
+    try {
+      await withClient(this.pool(), (client) => {
+        sent = true;
+        this.counts.statements++;
+        this.counts.holds += holds;
+        return withDeadline(statement(client));
+      });
+      return { ok: true };
+    } catch (error) {
+      return { ok: false, error, sent };
+    }
+  }
+}
+
 /** What checkout needs from its room: its storage, and the orchestration that follows every change. */
 export interface CheckoutHost {
   readonly ctx: DurableObjectState;
@@ -92,11 +190,13 @@ export class Checkout {
   mayHaveOrphans = false;
   /** Waitlist offers decided by a change and not yet written to Postgres; the room's `settle()` writes them. */
   private readonly offerQueue: WaitlistOffer[] = [];
-
   private readonly host: CheckoutHost;
+  /** Every hold's Postgres write, fans' own and offers alike, goes through this group commit. */
+  readonly holdWrites: HoldWrites;
 
   constructor(host: CheckoutHost) {
     this.host = host;
+    this.holdWrites = new HoldWrites(() => host.db(), () => host.concertId);
   }
 
   private get sql(): SqlStorage {
@@ -211,15 +311,9 @@ export class Checkout {
       expiresAt: held.expiresAt,
       seatIds: held.seats.map((seat) => seat.seatId),
     };
-    // Connected first, so that a failure to connect (nothing sent, nothing written) is told apart
-    // from a failure once the statement was on its way (it may have committed, or may yet).
-    let sent = false;
-    try {
-      await withClient(this.db(), (client) => {
-        sent = true;
-        return withDeadline(insertHold(client, newHold, request.claim && { claim: request.claim, status: 201, body }));
-      });
-    } catch (error) {
+    const written = await this.holdWrites.write(newHold, request.claim && { claim: request.claim, status: 201, body });
+    if (!written.ok) {
+      const { error, sent } = written;
       if (sent && isPostgresUnavailable(error)) {
         // Settle it in Postgres before deciding: written, or now never to be written.
         const written = await settleHoldWrite(createSql(this.env), newHold).catch(() => undefined);

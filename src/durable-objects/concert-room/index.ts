@@ -95,7 +95,7 @@ export class ConcertRoom extends DurableObject<Env> {
   private readonly cachedSeatMaps = new Map<SeatMapView, { seats: string; count: number }>();
   private readonly announcements: Announcements;
   private readonly sockets: QueueSockets;
-  private readonly requests: RoomRequestCounts = { join: 0, joinBatch: 0, joinedInBatches: 0, reconcile: 0, reconcileRuns: 0 };
+  private readonly requests: Omit<RoomRequestCounts, 'holdStatements' | 'holdsWritten'> = { join: 0, joinBatch: 0, joinedInBatches: 0, reconcile: 0, reconcileRuns: 0 };
   private readonly reconcileRuns: CoalescedRuns<ReconcileReport | NotFound>;
   /** Holds, payments, cancellations, refunds and the waitlist's requests (checkout.ts). */
   private readonly checkout: Checkout;
@@ -171,7 +171,8 @@ export class ConcertRoom extends DurableObject<Env> {
 
   /** Requests this instance has served, by kind, since it started (for bench:rush's per-object figures). */
   requestCounts(): RoomRequestCounts {
-    return { ...this.requests };
+    const { statements, holds } = this.checkout.holdWrites.counts;
+    return { ...this.requests, holdStatements: statements, holdsWritten: holds };
   }
 
   private async placeAll(userIds: readonly string[]): Promise<JoinBatchResult> {

@@ -32,6 +32,9 @@ export interface RoomRequestCounts {
   /** Reconciliations asked for (admin, start-up, a write that lost its reply), and those that ran. */
   reconcile: number;
   reconcileRuns: number;
+  /** Hold statements sent to Postgres (group commit, checkout.ts) and the holds they carried. */
+  holdStatements: number;
+  holdsWritten: number;
 }
 
 export type StatusResult =
