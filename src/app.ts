@@ -6,8 +6,8 @@ import { requestId } from 'hono/request-id';
 import { secureHeaders } from 'hono/secure-headers';
 import type { Context } from 'hono';
 import { isPostgresUnavailable } from './db/errors.ts';
+import { requestDeadline } from './lib/deadline.ts';
 import { AppError, dependencyUnavailable, toProblem } from './lib/errors.ts';
-import { countInFlight } from './lib/in-flight.ts';
 import { describeError, logJson } from './lib/logging.ts';
 import { requestLog } from './lib/middleware.ts';
 import { requestDb } from './lib/request-db.ts';
@@ -64,7 +64,7 @@ function isRoomUnavailable(error: unknown): boolean {
 export function createApp() {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
 
-  app.use(countInFlight);
+  app.use(requestDeadline);
   app.use(requestId());
   app.use(secureHeaders());
   app.use(requestLog);

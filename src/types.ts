@@ -1,5 +1,6 @@
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { HttpDb, Sql } from './db/http.ts';
+import type { Deadline } from './lib/deadline.ts';
 import type { IdempotencyClaim } from './lib/idempotency.ts';
 import type { QueueClaims } from './lib/queue-token.ts';
 
@@ -8,6 +9,8 @@ export interface AppEnv {
   Bindings: Env;
   Variables: {
     requestId: string;
+    /** The request's Redis deadline, set when it starts (see src/lib/deadline.ts). */
+    deadline: Deadline;
     /** Set by `requireUser`. */
     userId: string;
     /** Set by `requireUserOrAdmin`: the user id, or null for the admin token. */

@@ -1,14 +1,13 @@
 import type { Context } from 'hono';
 import { createMiddleware } from 'hono/factory';
-import type { Redis } from '@upstash/redis/cloudflare';
 import { sqlState } from '../db/errors.ts';
 import type { Sql } from '../db/http.ts';
 import type { AppEnv } from '../types.ts';
 import { AppError, dependencyUnavailable, validationFailed } from './errors.ts';
 import { runScript } from './locks/scripts.ts';
 import { describeError, logJson } from './logging.ts';
-import { getRedis } from './redis.ts';
-import { budgetUnderLoad } from './in-flight.ts';
+import { redisFailure, type Deadline } from './deadline.ts';
+import { redisUntil, type RedisConfig } from './redis.ts';
 import { withTimeout } from './time.ts';
 
 /*
@@ -41,8 +40,11 @@ export const IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60;
 export const IDEMPOTENCY_CLAIM_MS = 30_000;
 /** Longest Idempotency-Key accepted. @default 255 */
 export const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
-/** Budget for one Redis call of the claim, the client's own retry included. @default 1000 */
-const CLAIM_REDIS_BUDGET_MS = 1_000;
+/**
+ * The least time the call that ends a claim gets, even past the request's deadline: a claim left
+ * in Redis answers the client's retries 409 until it expires. @default 1000
+ */
+const FINISH_REDIS_BUDGET_MS = 1_000;
 
 /**
  * What a handler needs to record its response inside its own effect: `c.get('idempotency')` on a
@@ -202,18 +204,20 @@ interface InFlight {
 }
 
 /**
- * Claims the key in Redis for this request (SET NX PX ... GET, one round trip).
+ * Claims the key in Redis for this request (SET NX PX ... GET, one round trip), by the request's
+ * Redis deadline.
  * @throws 409 REQUEST_IN_PROGRESS when another request with the key is running; 422 when that one
  *   has another body; 503 DEPENDENCY_UNAVAILABLE when Redis cannot be reached (fail closed).
  */
-async function claimInFlight(redis: Redis, claim: IdempotencyClaim): Promise<InFlight> {
+async function claimInFlight(config: RedisConfig, deadline: Deadline, claim: IdempotencyClaim): Promise<InFlight> {
   const key = claimKey(claim);
   const value = `${IN_FLIGHT}${claim.requestHash}:${crypto.randomUUID()}`;
   let previous: unknown;
   try {
-    previous = await withTimeout(redis.set(key, value, { nx: true, px: IDEMPOTENCY_CLAIM_MS, get: true }), budgetUnderLoad(CLAIM_REDIS_BUDGET_MS), 'idempotency claim');
+    const claimed = redisUntil(config, deadline).set(key, value, { nx: true, px: IDEMPOTENCY_CLAIM_MS, get: true });
+    previous = await withTimeout(claimed, deadline.remainingMs(), 'idempotency claim');
   } catch (error) {
-    throw dependencyUnavailable('Redis', error);
+    throw dependencyUnavailable('Redis', redisFailure(deadline, error));
   }
   if (typeof previous === 'string' && previous.startsWith(DONE)) {
     return { cached: JSON.parse(previous.slice(DONE.length)) as StoredResponse, finish: () => Promise.resolve() };
@@ -225,10 +229,11 @@ async function claimInFlight(redis: Redis, claim: IdempotencyClaim): Promise<InF
   return {
     finish: async (response) => {
       const done = response ? `${DONE}${JSON.stringify(response)}` : '';
+      const finishBy = deadline.orAtLeast(FINISH_REDIS_BUDGET_MS);
       try {
         await withTimeout(
-          runScript(redis, FINISH_CLAIM_SCRIPT, [key], [value, done, String(IDEMPOTENCY_REPLAY_CACHE_MS)]),
-          budgetUnderLoad(CLAIM_REDIS_BUDGET_MS),
+          runScript(redisUntil(config, finishBy), FINISH_CLAIM_SCRIPT, [key], [value, done, String(IDEMPOTENCY_REPLAY_CACHE_MS)]),
+          finishBy.remainingMs(),
           'idempotency release',
         );
       } catch (error) {
@@ -303,7 +308,7 @@ export const idempotentInEffect = createMiddleware<AppEnv>(async (c, next) => {
     key,
     requestHash: await hashRequest(c.req.method, c.req.path, await c.req.raw.clone().text()),
   };
-  const inFlight = await claimInFlight(getRedis(c.env), claim);
+  const inFlight = await claimInFlight(c.env, c.var.deadline, claim);
   if (inFlight.cached) return replayStored(claim, inFlight.cached);
   let sent: StoredResponse | undefined;
   try {

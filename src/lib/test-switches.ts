@@ -6,9 +6,10 @@ export const testSwitches = {
   /** Skip the balance wait lock, so charges and uses race straight into Postgres's guarded update. */
   bypassBalanceLock: false,
   /**
-   * Overrides the balance wait lock's 5 s timeout. Races of 100 requests on one lock are serialized
-   * by design; on a loaded 2-core CI box they can need longer than 5 s, and a test about exactness
-   * must not fail on a (correct) LOCK_TIMEOUT. The timeout itself is tested in test/locks.
+   * Overrides every request's Redis deadline (REDIS_DEADLINE_MS in src/lib/deadline.ts), which also
+   * ends a wait for the balance lock. Races of 100 requests on one lock are serialized by design; on
+   * a loaded 2-core CI box they need far longer than the deadline, and a test about exactness must
+   * not fail on a (correct) LOCK_TIMEOUT. The deadline itself is tested in test/locks and test/faults.
    */
-  balanceLockTimeoutMs: undefined as number | undefined,
+  redisDeadlineMs: undefined as number | undefined,
 };

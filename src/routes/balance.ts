@@ -5,7 +5,7 @@ import { WaitLock } from '../lib/locks/index.ts';
 import { requireUser } from '../lib/middleware.ts';
 import { limitByAddress, limitByUser } from '../lib/rate-limit.ts';
 import { problemResponse } from '../lib/problem-schemas.ts';
-import { getRedis } from '../lib/redis.ts';
+import { redisUntil } from '../lib/redis.ts';
 import { testSwitches } from '../lib/test-switches.ts';
 import { UserIdSchema } from './auth.ts';
 import { balanceOf, changeBalanceOf, historyOf, type BalanceDeps } from '../services/balance.ts';
@@ -105,7 +105,8 @@ const historyRoute = createRoute({
 function balanceDeps(c: Context<AppEnv>): BalanceDeps {
   return {
     sql: c.var.sql(),
-    waitLock: new WaitLock({ redis: getRedis(c.env), timeoutMs: testSwitches.balanceLockTimeoutMs }),
+    // The wait ends at the request's Redis deadline (src/lib/deadline.ts), like every Redis call in it.
+    waitLock: new WaitLock({ redis: (deadline) => redisUntil(c.env, deadline), deadline: c.var.deadline }),
     bypassLock: testSwitches.bypassBalanceLock,
   };
 }

@@ -1,12 +1,13 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
+import type { Deadline } from '../lib/deadline.ts';
 import type { TypedJsonResponse } from '../lib/edge-cache.ts';
 import { idempotentInEffect, replayStored, respondRecorded } from '../lib/idempotency.ts';
 import { NoWaitLock, WaitLock } from '../lib/locks/index.ts';
 import { requireUser } from '../lib/middleware.ts';
 import { limitByAddress, limitByUser } from '../lib/rate-limit.ts';
 import { problemResponse } from '../lib/problem-schemas.ts';
-import { getRedis } from '../lib/redis.ts';
+import { redisUntil } from '../lib/redis.ts';
 import { UuidSchema } from '../lib/schemas.ts';
 import { testSwitches } from '../lib/test-switches.ts';
 import { payForReservation, type PaymentDeps } from '../services/payments.ts';
@@ -39,13 +40,16 @@ function paymentRoute(path: '/payment' | '/payments') {
   });
 }
 
-/** Payment's dependencies: the locks, the HTTP query path and the rooms; no connection of its own. */
+/**
+ * Payment's dependencies: the locks (bound to the request's Redis deadline), the HTTP query path and
+ * the rooms; no connection of its own.
+ */
 function paymentDeps(c: Context<AppEnv>): PaymentDeps {
-  const redis = getRedis(c.env);
+  const lockOptions = { redis: (deadline: Deadline) => redisUntil(c.env, deadline), deadline: c.var.deadline };
   return {
     sql: c.var.sql(),
-    waitLock: new WaitLock({ redis, timeoutMs: testSwitches.balanceLockTimeoutMs }),
-    noWaitLock: new NoWaitLock({ redis }),
+    waitLock: new WaitLock(lockOptions),
+    noWaitLock: new NoWaitLock(lockOptions),
     bypassLock: testSwitches.bypassBalanceLock,
     roomFor: (concertId) => c.env.CONCERT_ROOM.getByName(concertId),
   };

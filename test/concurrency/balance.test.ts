@@ -29,12 +29,12 @@ beforeAll(async () => {
 beforeEach(() => {
   // These races are about exactness; a LOCK_TIMEOUT on a loaded machine would be correct but
   // would blur that. The timeout's own behaviour is covered in test/locks.
-  testSwitches.balanceLockTimeoutMs = 60_000;
+  testSwitches.redisDeadlineMs = 60_000;
 });
 
 afterEach(() => {
   testSwitches.bypassBalanceLock = false;
-  testSwitches.balanceLockTimeoutMs = undefined;
+  testSwitches.redisDeadlineMs = undefined;
 });
 
 for (const bypass of [false, true]) {

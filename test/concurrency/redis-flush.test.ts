@@ -12,11 +12,11 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 beforeEach(() => {
   // Exactness under a flush is the point; a (correct) LOCK_TIMEOUT on a slow box would only blur it.
-  testSwitches.balanceLockTimeoutMs = 60_000;
+  testSwitches.redisDeadlineMs = 60_000;
 });
 
 afterEach(() => {
-  testSwitches.balanceLockTimeoutMs = undefined;
+  testSwitches.redisDeadlineMs = undefined;
 });
 
 /** Ledger deltas of a user, sorted. */

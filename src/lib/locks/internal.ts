@@ -1,6 +1,6 @@
 import type { Redis } from '@upstash/redis/cloudflare';
+import { Deadline, redisFailure } from '../deadline.ts';
 import { dependencyUnavailable } from '../errors.ts';
-import { budgetUnderLoad } from '../in-flight.ts';
 import { withTimeout } from '../time.ts';
 import { REFENCE_SCRIPT, RELEASE_SCRIPT, runScript } from './scripts.ts';
 import type { LockGrant } from './types.ts';
@@ -11,12 +11,42 @@ export const DEFAULT_PREFIX = 'lock';
 export const DEFAULT_REDIS_BUDGET_MS = 1_000;
 export const DEFAULT_META_TTL_MS = 24 * 60 * 60 * 1000;
 
-/** What every Redis call of a lock needs: the client, the time one call may take in all, and how long the lock's meta hash outlives its last use. */
+/**
+ * What every Redis call of a lock needs: a client bound to the call's deadline, the request's deadline
+ * if there is one, the time one call may take without one (and the least a release gets), and how
+ * long the lock's meta hash outlives its last use.
+ */
 export interface LockRedis {
-  redis: Redis;
+  clientUntil: (deadline: Deadline) => Redis;
+  deadline: Deadline | undefined;
   budgetMs: number;
   metaTtlMs: number;
 }
+
+/** Builds a lock's {@link LockRedis} from its options (validated). */
+export function lockRedis(options: {
+  redis: Redis | ((deadline: Deadline) => Redis);
+  deadline?: Deadline | undefined;
+  redisBudgetMs?: number | undefined;
+  metaTtlMs?: number | undefined;
+}): LockRedis {
+  const { redis } = options;
+  return {
+    clientUntil: typeof redis === 'function' ? redis : () => redis,
+    deadline: options.deadline,
+    budgetMs: positiveInteger('redisBudgetMs', options.redisBudgetMs ?? DEFAULT_REDIS_BUDGET_MS),
+    metaTtlMs: positiveInteger('metaTtlMs', options.metaTtlMs ?? DEFAULT_META_TTL_MS),
+  };
+}
+
+/** The deadline of a call that decides something: the request's, else `budgetMs` from now. */
+export const decisionDeadline = (redis: LockRedis): Deadline => redis.deadline ?? Deadline.after(redis.budgetMs);
+
+/**
+ * The deadline of a clean-up call (release): the request's, but at least `budgetMs` from now. It may
+ * run after the request's deadline, and a lock or place left behind blocks others until it expires.
+ */
+export const cleanupDeadline = (redis: LockRedis): Deadline => (redis.deadline ?? new Deadline(0)).orAtLeast(redis.budgetMs);
 
 /** The Redis keys of one lock; all carry the same `{name}` hash tag. */
 export interface LockKeys {
@@ -56,7 +86,8 @@ export function positiveInteger(name: string, value: number): number {
  * so it becomes 503 DEPENDENCY_UNAVAILABLE and never a grant. "Held by someone else" is a normal reply.
  */
 export async function callScript<T>(
-  { redis, budgetMs }: LockRedis,
+  redis: LockRedis,
+  deadline: Deadline,
   source: string,
   keys: string[],
   args: string[],
@@ -64,11 +95,14 @@ export async function callScript<T>(
 ): Promise<T> {
   let reply: unknown;
   try {
-    // The client's own timeout and retry bound each attempt; this bounds them all together, so the
-    // fail-closed time does not depend on how the client was configured.
-    reply = await withTimeout(runScript(redis, source, keys, args), budgetUnderLoad(budgetMs), 'lock call to Redis');
+    // Nothing is sent once the deadline has passed: its answer could not be waited for anyway.
+    const leftMs = deadline.remainingMs();
+    if (leftMs <= 0) throw new Error('the Redis deadline passed before the lock call');
+    // The client aborts at the deadline when it was given as a function of it; this bounds the call
+    // in any case, so the fail-closed time does not depend on how the client was configured.
+    reply = await withTimeout(runScript(redis.clientUntil(deadline), source, keys, args), leftMs, 'lock call to Redis');
   } catch (error) {
-    throw dependencyUnavailable('Redis', error);
+    throw dependencyUnavailable('Redis', redisFailure(deadline, error));
   }
   const parsed = parse(reply);
   if (parsed === undefined) {
@@ -90,7 +124,7 @@ export function parseGranted(reply: unknown): { fence: number; leaseMs: number }
 
 /** Compare-and-delete of `owner`'s lock, which also takes it out of the line. */
 export function releaseLock(redis: LockRedis, keys: LockKeys, owner: string): Promise<boolean> {
-  return callScript(redis, RELEASE_SCRIPT, [keys.lock, keys.queue, keys.deadlines], [owner], (reply) =>
+  return callScript(redis, cleanupDeadline(redis), RELEASE_SCRIPT, [keys.lock, keys.queue, keys.deadlines], [owner], (reply) =>
     reply === 1 ? true : reply === 0 ? false : undefined,
   );
 }
@@ -98,7 +132,8 @@ export function releaseLock(redis: LockRedis, keys: LockKeys, owner: string): Pr
 /** Re-fences `owner` above `seen` if it still holds the lock (REFENCE_SCRIPT); null when it does not. */
 export function refenceLock(redis: LockRedis, keys: LockKeys, owner: string, seen: number): Promise<{ fence: number; leaseMs: number } | null> {
   if (!Number.isSafeInteger(seen) || seen < 0) return Promise.reject(new RangeError(`seen must be a fence, got ${seen}`));
-  return callScript(redis, REFENCE_SCRIPT, [keys.lock, keys.meta], [owner, String(seen), String(redis.metaTtlMs)], (reply) =>
+  // After the guarded write, perhaps past the deadline: a follow-up, bounded like a release.
+  return callScript(redis, cleanupDeadline(redis), REFENCE_SCRIPT, [keys.lock, keys.meta], [owner, String(seen), String(redis.metaTtlMs)], (reply) =>
     Array.isArray(reply) && reply.length === 1 && reply[0] === 0 ? null : parseGranted(reply),
   );
 }

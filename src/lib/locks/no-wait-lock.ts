@@ -1,11 +1,11 @@
 import {
   DEFAULT_LEASE_MS,
-  DEFAULT_META_TTL_MS,
   DEFAULT_PREFIX,
-  DEFAULT_REDIS_BUDGET_MS,
   callScript,
   createGrant,
+  decisionDeadline,
   lockKeys,
+  lockRedis,
   ownerToken,
   parseGranted,
   positiveInteger,
@@ -45,11 +45,7 @@ export class NoWaitLock {
   private readonly leaseMs: number;
 
   constructor(options: NoWaitLockOptions) {
-    this.redis = {
-      redis: options.redis,
-      budgetMs: positiveInteger('redisBudgetMs', options.redisBudgetMs ?? DEFAULT_REDIS_BUDGET_MS),
-      metaTtlMs: positiveInteger('metaTtlMs', options.metaTtlMs ?? DEFAULT_META_TTL_MS),
-    };
+    this.redis = lockRedis(options);
     this.prefix = options.prefix ?? DEFAULT_PREFIX;
     this.leaseMs = positiveInteger('leaseMs', options.leaseMs ?? DEFAULT_LEASE_MS);
   }
@@ -65,7 +61,7 @@ export class NoWaitLock {
     const owner = ownerToken(options.owner);
     let granted: { fence: number; leaseMs: number } | null;
     try {
-      granted = await callScript(this.redis, TRY_SCRIPT, [keys.lock, keys.meta], [owner, String(this.leaseMs), String(this.redis.metaTtlMs)], (reply) =>
+      granted = await callScript(this.redis, decisionDeadline(this.redis), TRY_SCRIPT, [keys.lock, keys.meta], [owner, String(this.leaseMs), String(this.redis.metaTtlMs)], (reply) =>
         Array.isArray(reply) && reply.length === 1 && reply[0] === 0 ? null : parseGranted(reply),
       );
     } catch (error) {

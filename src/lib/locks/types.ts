@@ -1,4 +1,5 @@
 import type { Redis } from '@upstash/redis/cloudflare';
+import type { Deadline } from '../deadline.ts';
 
 /**
  * Proof of holding a lock until `leaseMs` runs out.
@@ -46,12 +47,20 @@ export interface LockGrant {
 /** Options shared by both lock kinds. */
 export interface LockOptions {
   /**
-   * The Upstash client, e.g. `getRedis(env)` from src/lib/redis.ts. Give it a per-command timeout
-   * below `redisBudgetMs` as a `signal` *function*, as `getRedis` does, so a hung request is cut
-   * rather than left running after the lock gave up. (With a plain `AbortSignal`, @upstash/redis turns
-   * an abort into the result "Aborted"; the locks treat such a reply as Redis being unreachable.)
+   * The Upstash client, or a function giving a client whose commands abort at the deadline it is
+   * passed: in a request, `(d) => redisUntil(env, d)` (src/lib/redis.ts) with `deadline`, so a call
+   * past its time is cut rather than left running. A plain client should carry a per-command timeout
+   * as a `signal` *function*, as `getRedis` does. (With a plain `AbortSignal`, @upstash/redis turns an
+   * abort into the result "Aborted"; the locks treat such a reply as Redis being unreachable.)
    */
-  redis: Redis;
+  redis: Redis | ((deadline: Deadline) => Redis);
+  /**
+   * The request's Redis deadline (src/lib/deadline.ts): every call that decides something (acquire,
+   * each poll, re-fence) must be answered by then, a wait for the lock ends there, and a waiter keeps
+   * its place in line until then however late its polls are read. Releases get at least
+   * `redisBudgetMs` even past it. Without one, each call gets `redisBudgetMs` of its own.
+   */
+  deadline?: Deadline;
   /**
    * How long a grant lasts unless released. Keep it shorter than the request budget, so a holder that
    * dies frees the lock before its caller would have given up anyway.
@@ -59,8 +68,9 @@ export interface LockOptions {
    */
   leaseMs?: number;
   /**
-   * Longest one call to Redis may take, the client's own retry included. Past it the outcome is
-   * unknown, so the call fails closed with 503 DEPENDENCY_UNAVAILABLE.
+   * Without `deadline`: longest one call to Redis may take, the client's own retry included. Past it
+   * the outcome is unknown, so the call fails closed with 503 DEPENDENCY_UNAVAILABLE. With one: the
+   * least time a release gets, even after the deadline.
    * @default 1_000
    */
   redisBudgetMs?: number;

@@ -1,12 +1,12 @@
 import { lockTimeout } from './errors.ts';
 import {
   DEFAULT_LEASE_MS,
-  DEFAULT_META_TTL_MS,
   DEFAULT_PREFIX,
-  DEFAULT_REDIS_BUDGET_MS,
   callScript,
   createGrant,
+  decisionDeadline,
   lockKeys,
+  lockRedis,
   ownerToken,
   parseGranted,
   positiveInteger,
@@ -20,8 +20,9 @@ import type { LockGrant, LockOptions } from './types.ts';
 export interface WaitLockOptions extends LockOptions {
   /**
    * How long `acquire` waits for its turn before giving up with 503 LOCK_TIMEOUT (plus at most one
-   * Redis command already in flight).
-   * @default 5_000
+   * Redis command already in flight). With a `deadline`, the wait ends there at the latest, and this
+   * applies only when given.
+   * @default 5_000 (without a deadline)
    */
   timeoutMs?: number;
   /**
@@ -42,9 +43,11 @@ export interface WaitLockOptions extends LockOptions {
    */
   headPollIntervalMs?: number;
   /**
-   * How long a waiter keeps its place without polling. Each poll pushes its deadline this far ahead;
-   * a waiter that dies is dropped from the line once it passes, and the next one can be granted. Must
-   * exceed `maxPollIntervalMs` plus a slow Redis round trip.
+   * Without a `deadline`: how long a waiter keeps its place without polling. Each poll pushes its
+   * deadline this far ahead; a waiter that dies is dropped from the line once it passes, and the next
+   * one can be granted. Must exceed `maxPollIntervalMs` plus a slow Redis round trip. With a
+   * `deadline`, each poll keeps the place until the wait would end anyway (plus `maxPollIntervalMs`),
+   * so a reply read late never costs a live waiter its place, and a dead one frees it by then.
    * @default 2_000
    */
   waiterTtlMs?: number;
@@ -74,6 +77,9 @@ export type PollResult =
 
 /** A random pause in [ceiling / 2, ceiling]. */
 const jitter = (ceiling: number) => ceiling / 2 + (Math.random() * ceiling) / 2;
+
+/** How long `acquire` waits without a deadline or timeout of its own. */
+const DEFAULT_TIMEOUT_MS = 5_000;
 
 /** Upper bound on abandoned waiters one poll removes, so a script never runs long. */
 const PURGE_PER_POLL = 100;
@@ -128,21 +134,17 @@ export class WaitLock {
   private readonly redis: LockRedis;
   private readonly prefix: string;
   private readonly leaseMs: number;
-  private readonly timeoutMs: number;
+  private readonly timeoutMs: number | undefined;
   private readonly pollIntervalMs: number;
   private readonly maxPollIntervalMs: number;
   private readonly headPollIntervalMs: number;
   private readonly waiterTtlMs: number;
 
   constructor(options: WaitLockOptions) {
-    this.redis = {
-      redis: options.redis,
-      budgetMs: positiveInteger('redisBudgetMs', options.redisBudgetMs ?? DEFAULT_REDIS_BUDGET_MS),
-      metaTtlMs: positiveInteger('metaTtlMs', options.metaTtlMs ?? DEFAULT_META_TTL_MS),
-    };
+    this.redis = lockRedis(options);
     this.prefix = options.prefix ?? DEFAULT_PREFIX;
     this.leaseMs = positiveInteger('leaseMs', options.leaseMs ?? DEFAULT_LEASE_MS);
-    this.timeoutMs = positiveInteger('timeoutMs', options.timeoutMs ?? 5_000);
+    this.timeoutMs = options.timeoutMs === undefined ? (options.deadline ? undefined : DEFAULT_TIMEOUT_MS) : positiveInteger('timeoutMs', options.timeoutMs);
     this.pollIntervalMs = positiveInteger('pollIntervalMs', options.pollIntervalMs ?? 10);
     this.maxPollIntervalMs = positiveInteger('maxPollIntervalMs', options.maxPollIntervalMs ?? 250);
     this.headPollIntervalMs = positiveInteger('headPollIntervalMs', options.headPollIntervalMs ?? 10);
@@ -155,7 +157,8 @@ export class WaitLock {
   /**
    * Waits for the lock `key` and resolves with a grant.
    *
-   * @throws AppError 503 LOCK_TIMEOUT (with Retry-After) when the turn did not come within `timeoutMs`.
+   * @throws AppError 503 LOCK_TIMEOUT (with Retry-After) when the turn did not come within `timeoutMs`
+   *   or by the deadline.
    * @throws AppError 503 DEPENDENCY_UNAVAILABLE (with Retry-After) as soon as one poll fails to reach
    *   Redis: fail closed, no grant is reported unless Redis confirmed it.
    * @throws the signal's reason when `options.signal` aborts.
@@ -165,13 +168,15 @@ export class WaitLock {
     const owner = ownerToken(options.owner);
     const { signal, onQueued } = options;
     signal?.throwIfAborted();
-    const giveUpAt = Date.now() + this.timeoutMs;
+    const startedAt = Date.now();
+    const giveUpAt = Math.min(this.redis.deadline?.at ?? Infinity, this.timeoutMs === undefined ? Infinity : startedAt + this.timeoutMs);
     let first = true;
 
     for (;;) {
       let result: PollResult;
+      const polledAt = Date.now();
       try {
-        result = await this.pollKeys(keys, owner);
+        result = await this.pollKeys(keys, owner, giveUpAt);
       } catch (error) {
         // Fail closed now rather than spend the budget on cleanup against a Redis we cannot reach. The
         // poll may still have landed, so ask Redis to forget us without waiting; if that is lost too,
@@ -187,9 +192,13 @@ export class WaitLock {
         signal?.throwIfAborted();
         if (result.granted) return createGrant(this.redis, keys, key, owner, result);
 
+        // The last poll to send is one whose answer can still come in time (taking as long as this
+        // one did): a poll cut at the deadline would read as Redis being away, not as a busy lock.
+        const lastPollAt = giveUpAt - (Date.now() - polledAt);
         const now = Date.now();
-        if (now >= giveUpAt) throw lockTimeout(key, this.timeoutMs);
-        await sleep(Math.min(this.pause(result.position), giveUpAt - now), signal);
+        if (now >= lastPollAt) throw lockTimeout(key, now - startedAt);
+        await sleep(Math.min(this.pause(result.position), lastPollAt - now), signal);
+        if (Date.now() >= lastPollAt) throw lockTimeout(key, Date.now() - startedAt);
       } catch (error) {
         // Leaving also releases the lock if this very poll granted it to a caller that has given up.
         await releaseLock(this.redis, keys, owner).catch(() => false);
@@ -203,13 +212,13 @@ export class WaitLock {
    * grant it the lock if it is first in line and the lock is free. Repeating it with the same owner is
    * safe, which is how a lost reply is recovered: a holder gets back the same fence. `acquire` loops
    * over this; calling it directly is for tests and callers that drive their own loop (who must then
-   * keep polling within `waiterTtlMs` or lose their place).
+   * keep polling within `waiterTtlMs`, or until the deadline, or lose their place).
    *
    * @throws AppError 503 DEPENDENCY_UNAVAILABLE when Redis cannot be reached.
    */
   async poll(key: string, owner: string): Promise<PollResult> {
     // async, so that a bad name or owner rejects like every other failure instead of throwing.
-    return await this.pollKeys(lockKeys(this.prefix, key), ownerToken(owner));
+    return await this.pollKeys(lockKeys(this.prefix, key), ownerToken(owner), this.redis.deadline?.at ?? Infinity);
   }
 
   /**
@@ -223,14 +232,27 @@ export class WaitLock {
     return await releaseLock(this.redis, lockKeys(this.prefix, key), ownerToken(owner));
   }
 
-  private pollKeys(keys: LockKeys, owner: string): Promise<PollResult> {
+  /** One poll by a waiter that gives up at `giveUpAt` (epoch ms). */
+  private pollKeys(keys: LockKeys, owner: string, giveUpAt: number): Promise<PollResult> {
     return callScript(
       this.redis,
+      decisionDeadline(this.redis),
       POLL_SCRIPT,
       [keys.lock, keys.queue, keys.deadlines, keys.meta],
-      [owner, String(this.leaseMs), String(this.waiterTtlMs), String(PURGE_PER_POLL), String(this.redis.metaTtlMs)],
+      [owner, String(this.leaseMs), String(this.waiterTtl(giveUpAt)), String(PURGE_PER_POLL), String(this.redis.metaTtlMs)],
       parsePoll,
     );
+  }
+
+  /**
+   * How long this poll keeps the waiter's place. With a deadline: until the waiter gives up, plus one
+   * longest pause, so a poll read late (a slow Redis, a busy isolate) never costs it its place, which
+   * a fixed TTL did (the waiter was purged and re-queued at the back); a waiter that died frees its
+   * place by then. The TTL counts from when Redis runs the poll, later than now, so it errs long.
+   */
+  private waiterTtl(giveUpAt: number): number {
+    if (!this.redis.deadline || giveUpAt === Infinity) return this.waiterTtlMs;
+    return Math.max(1, Math.ceil(giveUpAt - Date.now())) + this.maxPollIntervalMs;
   }
 
   /**
