@@ -110,6 +110,8 @@ async function start(options: WorkerdHostOptions): Promise<void> {
     scriptPath: path.join(options.bundleDir, options.mainModule),
     modules: true,
     modulesRoot: options.bundleDir,
+    // wrangler's default rules bundle *.html (the fan page the Worker serves for its client routes) as text.
+    modulesRules: [{ type: 'Text', include: ['**/*.html', '**/*.txt'] }],
     compatibilityDate: config.compatibility_date,
     compatibilityFlags: config.compatibility_flags,
     durableObjects,
