@@ -82,6 +82,24 @@ function stop(): Promise<void> {
   })());
 }
 
+/** Module types by file extension, as wrangler's default module rules have them. */
+const MODULE_TYPES: Record<string, 'ESModule' | 'Text' | 'Data' | 'CompiledWasm'> = {
+  '.js': 'ESModule',
+  '.mjs': 'ESModule',
+  '.html': 'Text',
+  '.txt': 'Text',
+  '.sql': 'Text',
+  '.bin': 'Data',
+  '.wasm': 'CompiledWasm',
+};
+
+/** The bundle's modules (source maps and unknown files left out), the main module first. */
+function bundleModules(bundleDir: string, mainModule: string): { type: 'ESModule' | 'Text' | 'Data' | 'CompiledWasm'; path: string }[] {
+  const names = fs.readdirSync(bundleDir, { recursive: true, encoding: 'utf8' }).filter((name) => MODULE_TYPES[path.extname(name)] !== undefined);
+  const ordered = [mainModule, ...names.filter((name) => name !== mainModule).sort()];
+  return ordered.map((name) => ({ type: MODULE_TYPES[path.extname(name)]!, path: path.join(bundleDir, name) }));
+}
+
 async function start(options: WorkerdHostOptions): Promise<void> {
   // wrangler's own copy of Miniflare (and with it the same workerd that `wrangler dev` runs), not
   // whichever copy happens to be hoisted to the top of node_modules.
@@ -107,11 +125,11 @@ async function start(options: WorkerdHostOptions): Promise<void> {
     name: config.name ?? 'worker',
     host: '127.0.0.1',
     port: 0,
-    scriptPath: path.join(options.bundleDir, options.mainModule),
-    modules: true,
+    // Every module of the bundle by name, main first: the bundle imports non-JS modules beside it (the
+    // fan page's HTML becomes `<hash>-index.html`, a Text module under wrangler's default rules).
+    // Listed explicitly because Miniflare's v5 options have no `modulesRules` to convert to.
+    modules: bundleModules(options.bundleDir, options.mainModule),
     modulesRoot: options.bundleDir,
-    // wrangler's default rules bundle *.html (the fan page the Worker serves for its client routes) as text.
-    modulesRules: [{ type: 'Text', include: ['**/*.html', '**/*.txt'] }],
     compatibilityDate: config.compatibility_date,
     compatibilityFlags: config.compatibility_flags,
     durableObjects,
