@@ -108,6 +108,7 @@ function balanceDeps(c: Context<AppEnv>): BalanceDeps {
     // The wait ends at the request's Redis deadline (src/lib/deadline.ts), like every Redis call in it.
     waitLock: new WaitLock({ redis: (deadline) => redisUntil(c.env, deadline), deadline: c.var.deadline }),
     bypassLock: testSwitches.bypassBalanceLock,
+    afterResponse: (task) => c.executionCtx.waitUntil(task),
   };
 }
 

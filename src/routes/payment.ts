@@ -3,7 +3,7 @@ import type { Context } from 'hono';
 import type { Deadline } from '../lib/deadline.ts';
 import type { TypedJsonResponse } from '../lib/edge-cache.ts';
 import { idempotentInEffect, replayStored, respondRecorded } from '../lib/idempotency.ts';
-import { NoWaitLock, WaitLock } from '../lib/locks/index.ts';
+import { WaitLock } from '../lib/locks/index.ts';
 import { requireUser } from '../lib/middleware.ts';
 import { limitByAddress, limitByUser } from '../lib/rate-limit.ts';
 import { problemResponse } from '../lib/problem-schemas.ts';
@@ -41,15 +41,14 @@ function paymentRoute(path: '/payment' | '/payments') {
 }
 
 /**
- * Payment's dependencies: the locks (bound to the request's Redis deadline), the HTTP query path and
- * the rooms; no connection of its own.
+ * Payment's dependencies: the locks (bound to the request's Redis deadline), the HTTP query path, the
+ * rooms, and the execution context for what runs after the response; no connection of its own.
  */
 function paymentDeps(c: Context<AppEnv>): PaymentDeps {
-  const lockOptions = { redis: (deadline: Deadline) => redisUntil(c.env, deadline), deadline: c.var.deadline };
   return {
     sql: c.var.sql(),
-    waitLock: new WaitLock(lockOptions),
-    noWaitLock: new NoWaitLock(lockOptions),
+    waitLock: new WaitLock({ redis: (deadline: Deadline) => redisUntil(c.env, deadline), deadline: c.var.deadline }),
+    afterResponse: (task) => c.executionCtx.waitUntil(task),
     bypassLock: testSwitches.bypassBalanceLock,
     roomFor: (concertId) => c.env.CONCERT_ROOM.getByName(concertId),
   };

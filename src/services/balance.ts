@@ -11,6 +11,12 @@ export interface BalanceDeps {
   waitLock: WaitLock;
   /** Test switch: run without the lock, leaving Postgres's guard alone in charge. */
   bypassLock: boolean;
+  /**
+   * Keeps a task running after the response is sent (the execution context's `waitUntil`): lock
+   * releases, which no answer waits for. Every write under a lock checks its fence, so a lock freed
+   * a few milliseconds after the answer is as safe as one freed before it.
+   */
+  afterResponse: (task: Promise<unknown>) => void;
 }
 
 export const lockLost = () =>
@@ -25,7 +31,7 @@ export const insufficient = (balance: number, amount: number) =>
 
 /**
  * Releases a grant, trying once more if Redis did not answer: a lock left to its lease blocks the
- * user's balance for up to 10 s, longer than the 5 s a next request waits. Never throws: the
+ * user's balance for up to 10 s, far past a next request's Redis deadline. Never throws: the
  * work it guarded is already done, and the lease frees the lock in the end anyway.
  */
 export async function releaseOrLog(grant: LockGrant): Promise<void> {
@@ -38,16 +44,11 @@ export async function releaseOrLog(grant: LockGrant): Promise<void> {
 
 /**
  * Runs `work` holding the fair wait lock `balance:{userId}` and hands it the grant's fencing token,
- * which the guarded write checks. Releasing is best effort: if Redis is gone by then, the lease frees
- * the lock anyway.
- *
- * Fences survive Redis losing data: when the write comes back FENCED (`storedFence(result)` gives
- * the fence Postgres holds) although this grant still holds the lock, Redis has lost its counter and
- * every new grant would be refused forever. The grant is re-fenced above the stored fence and the
- * write retried once. A grant that no longer holds the lock stays refused (see LockGrant.refence).
+ * which the guarded write checks (see {@link underGrant}). The lock is released after the response
+ * (best effort: if Redis is gone by then, the lease frees the lock anyway).
  */
 export async function withBalanceLock<T>(
-  deps: Pick<BalanceDeps, 'waitLock' | 'bypassLock'>,
+  deps: Pick<BalanceDeps, 'waitLock' | 'bypassLock' | 'afterResponse'>,
   userId: string,
   work: (fence: number | null) => Promise<T>,
   storedFence: (result: T) => Promise<number | undefined> | number | undefined,
@@ -55,24 +56,39 @@ export async function withBalanceLock<T>(
   if (deps.bypassLock) return work(null);
   const grant = await deps.waitLock.acquire(`balance:${userId}`);
   try {
-    const result = await work(grant.fence);
-    const seen = await storedFence(result);
-    if (seen === undefined || seen < grant.fence) return result;
-    const refenced = await grant.refence(seen);
-    if (!refenced) return result;
-    logJson('warn', 'balance lock re-fenced above the stored fence (Redis lost its counter)', { key: grant.key, was: grant.fence, stored: seen, now: refenced.fence });
-    return await work(refenced.fence);
+    return await underGrant(grant, work, storedFence);
   } finally {
-    await releaseOrLog(grant);
+    deps.afterResponse(releaseOrLog(grant));
   }
+}
+
+/**
+ * Runs `work` with `grant`'s fence. Fences survive Redis losing data: when the write comes back
+ * FENCED (`storedFence(result)` gives the fence Postgres holds) although this grant still holds the
+ * lock, Redis has lost its counter and every new grant would be refused forever. The grant is
+ * re-fenced above the stored fence and the write retried once. A grant that no longer holds the lock
+ * stays refused (see LockGrant.refence). Releasing is the caller's.
+ */
+export async function underGrant<T>(
+  grant: LockGrant,
+  work: (fence: number) => Promise<T>,
+  storedFence: (result: T) => Promise<number | undefined> | number | undefined,
+): Promise<T> {
+  const result = await work(grant.fence);
+  const seen = await storedFence(result);
+  if (seen === undefined || seen < grant.fence) return result;
+  const refenced = await grant.refence(seen);
+  if (!refenced) return result;
+  logJson('warn', 'balance lock re-fenced above the stored fence (Redis lost its counter)', { key: grant.key, was: grant.fence, stored: seen, now: refenced.fence });
+  return await work(refenced.fence);
 }
 
 /** What charge and use come to: the new balance, or the response stored for the Idempotency-Key. */
 export type BalanceChangeResult = { balance: number; stored?: never } | { stored: StoredResponse };
 
 /**
- * Adds `amount` points (charge) or takes them (use) under the balance lock: ONE HTTP statement
- * between acquire and release moves the balance, writes the ledger row and, given an Idempotency-Key
+ * Adds `amount` points (charge) or takes them (use) under the balance lock: one acquisition, then ONE
+ * HTTP statement moves the balance, writes the ledger row and, given an Idempotency-Key
  * claim, records the 200 response with them (see moveBalanceOverHttp). A key whose response is stored
  * already comes back as `{stored}`, with nothing done.
  */

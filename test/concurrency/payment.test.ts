@@ -8,6 +8,8 @@ import { dueInPostgres } from '../helpers/expiry.ts';
 import { checkInvariantsAfterEach, expectLedgerMatchesBalance, expectSeatInvariants } from '../helpers/invariants.ts';
 import { directQuery } from '../helpers/postgres.ts';
 import { expectProblem } from '../helpers/problem.ts';
+import { redisCommand } from '../helpers/redis.ts';
+import { eventually } from '../faults/helpers.ts';
 
 checkInvariantsAfterEach();
 
@@ -103,6 +105,26 @@ describe('POST /payment', () => {
     expect(await reservationStatus(reservationId)).toBe('held');
     expect(await balanceOf(alice.userToken)).toBe(1000);
     expect(await balanceOf(bob.userToken)).toBe(1000);
+  });
+
+  it('leaves no lock in Redis after a 404 for a made-up or someone else’s reservation, and never stands in the owner’s way', async () => {
+    const concert = await openConcert({ seats: 10, price: 500 });
+    const alice = await admittedUser(concert.id, 'alice');
+    const bob = await admittedUser(concert.id, 'bob');
+    await charge(alice.userToken, 1000);
+    const reservationId = await heldReservation(concert.id, alice, [3]);
+    const madeUp = crypto.randomUUID();
+    // Both answers come from the read that runs beside the locks; the locks taken meanwhile are
+    // released right after the response.
+    await expectProblem(await pay(bob.userToken, madeUp), 404, 'RESERVATION_NOT_FOUND');
+    await expectProblem(await pay(bob.userToken, reservationId), 404, 'RESERVATION_NOT_FOUND');
+    const bobsKeys = [`lock:{balance:${bob.userId}}`, `lock:{balance:${bob.userId}}:with:payment:${madeUp}`, `lock:{balance:${bob.userId}}:with:payment:${reservationId}`];
+    await eventually('the locks of the 404s released', async () => ((await redisCommand('EXISTS', ...bobsKeys)) === 0 ? true : undefined));
+    expect(await redisCommand('EXISTS', `lock:{balance:${alice.userId}}:with:payment:${reservationId}`)).toBe(0);
+    const paid = await pay(alice.userToken, reservationId);
+    expect(paid.status).toBe(201);
+    await paid.arrayBuffer();
+    expect(await balanceOf(alice.userToken)).toBe(500);
   });
 
   it('tells waiting users sold_out once the last seat is paid', async () => {

@@ -172,8 +172,9 @@ describe('Idempotency-Key', () => {
     expect(held.status).toBe(201);
     const { reservationId } = await held.json<{ reservationId: string }>();
     expect((await charge(fan.userToken, 100)).status).toBe(200);
-    // Another attempt (a second tab, say) holds the reservation's payment lock.
-    const paymentLock = `lock:{payment:${reservationId}}`;
+    // Another attempt (a second tab, say) holds the reservation's payment lock (kept under its owner's
+    // balance lock, see WaitLock.acquireWith).
+    const paymentLock = `lock:{balance:${fan.userId}}:with:payment:${reservationId}`;
     expect(await redisCommand('SET', paymentLock, 'another-attempt', 'PX', 60_000)).toBe('OK');
     const key = uniqueId('key');
     const busy = await pay(fan.userToken, reservationId, { 'Idempotency-Key': key });

@@ -3,6 +3,7 @@ import { AppError } from '../../src/lib/errors.ts';
 import { NoWaitLock, WaitLock } from '../../src/lib/locks/index.ts';
 import type { LockGrant } from '../../src/lib/locks/index.ts';
 import { directQuery } from '../helpers/postgres.ts';
+import { redisCommand } from '../helpers/redis.ts';
 import { granted, lockName, redis, sleep, waiting } from './helpers.ts';
 
 describe('WaitLock', () => {
@@ -177,10 +178,38 @@ describe('WaitLock', () => {
     expect(await next.release()).toBe(true);
   });
 
+  it('takes a companion lock with each poll: a second owner of the same companion is refused at once, release frees both', async () => {
+    const key = lockName('companion');
+    const lock = new WaitLock({ redis });
+    const holder = await lock.acquire(key);
+    // The first attempt waits its turn for `key`, holding the companion from its first poll on.
+    let entered!: () => void;
+    const inLine = new Promise<void>((resolve) => (entered = resolve));
+    const first = lock.acquireWith(key, 'payment:r1', { onQueued: () => entered() });
+    await inLine;
+    // A second attempt at the same work is refused without joining the line; other work waits as usual.
+    expect(await lock.acquireWith(key, 'payment:r1')).toBeNull();
+    expect(await redisCommand('ZCARD', `lock:{${key}}:queue`)).toBe(1);
+    const other = lock.acquireWith(key, 'payment:r2');
+
+    expect(await holder.release()).toBe(true);
+    const grant = await first;
+    expect(grant).not.toBeNull();
+    expect(grant!.fence).toBe(holder.fence + 1);
+    expect(await redisCommand('GET', `lock:{${key}}:with:payment:r1`)).toBe(grant!.owner);
+    expect(await grant!.release()).toBe(true);
+    expect(await redisCommand('EXISTS', `lock:{${key}}:with:payment:r1`)).toBe(0);
+    const next = await other;
+    expect(next!.fence).toBe(grant!.fence + 1);
+    expect(await next!.release()).toBe(true);
+    expect(await redisCommand('EXISTS', `lock:{${key}}`, `lock:{${key}}:with:payment:r2`)).toBe(0);
+  });
+
   it('refuses lock names that would break the hash tag', async () => {
     const lock = new WaitLock({ redis });
     await expect(lock.acquire('a{b}')).rejects.toThrow(TypeError);
     await expect(lock.acquire('')).rejects.toThrow(TypeError);
     await expect(lock.poll('a}', crypto.randomUUID())).rejects.toThrow(TypeError);
+    await expect(lock.acquireWith('a', 'b{c}')).rejects.toThrow(TypeError);
   });
 });

@@ -54,6 +54,8 @@ export interface LockKeys {
   queue: string;
   deadlines: string;
   meta: string;
+  /** A companion no-wait lock held with this one (WaitLock.acquireWith), under the same hash tag. */
+  companion?: string;
 }
 
 const MAX_NAME_LENGTH = 512;
@@ -65,6 +67,15 @@ export function lockKeys(prefix: string, name: string): LockKeys {
   }
   const lock = `${prefix}:{${name}}`;
   return { lock, queue: `${lock}:queue`, deadlines: `${lock}:deadlines`, meta: `${lock}:meta` };
+}
+
+/** The keys of lock `name` with the companion lock `companion` (same rules for its name). */
+export function pairedLockKeys(prefix: string, name: string, companion: string): LockKeys {
+  if (companion === '' || companion.length > MAX_NAME_LENGTH || /[{}]/.test(companion)) {
+    throw new TypeError(`companion lock name must be 1..${MAX_NAME_LENGTH} characters without braces: ${JSON.stringify(companion)}`);
+  }
+  const keys = lockKeys(prefix, name);
+  return { ...keys, companion: `${keys.lock}:with:${companion}` };
 }
 
 /** Checks a caller-supplied owner token; a fresh random one is used when none is given. */
@@ -124,7 +135,8 @@ export function parseGranted(reply: unknown): { fence: number; leaseMs: number }
 
 /** Compare-and-delete of `owner`'s lock, which also takes it out of the line. */
 export function releaseLock(redis: LockRedis, keys: LockKeys, owner: string): Promise<boolean> {
-  return callScript(redis, cleanupDeadline(redis), RELEASE_SCRIPT, [keys.lock, keys.queue, keys.deadlines], [owner], (reply) =>
+  const released = [keys.lock, keys.queue, keys.deadlines, ...(keys.companion === undefined ? [] : [keys.companion])];
+  return callScript(redis, cleanupDeadline(redis), RELEASE_SCRIPT, released, [owner], (reply) =>
     reply === 1 ? true : reply === 0 ? false : undefined,
   );
 }

@@ -53,7 +53,7 @@ end
  * `meta ttl` without grants or tickets.
  * Reply: {1, fence, lease ms left, re-asked 0|1} granted · {0, ticket, position} waiting
  */
-export const POLL_SCRIPT = `${NOW_MS}${HELD_REPLY}${GRANT}
+const POLL_STEP = `
 local lock, queue, deadlines, meta = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local owner, lease, ttl, purge, meta_ttl = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 
@@ -93,6 +93,24 @@ if last then
 end
 return {0, ticket, redis.call('ZRANK', queue, owner) + 1}
 `;
+
+export const POLL_SCRIPT = `${NOW_MS}${HELD_REPLY}${GRANT}${POLL_STEP}`;
+
+/**
+ * {@link POLL_SCRIPT} that also holds a companion lock for the same owner, in the same atomic step:
+ * a no-wait lock (\`SET NX PX\`, no fence of its own) kept under the wait lock's hash tag, taken by
+ * the first poll and kept by the later ones. If another owner holds it, the poll stops before it
+ * changes anything. E.g. a user's balance lock with the payment of one of their reservations: one
+ * Redis call per poll takes both, and a second attempt at the same payment is refused at once.
+ *
+ * KEYS: 1–4 as POLL_SCRIPT · 5 companion lock   ARGV: 1–5 as POLL_SCRIPT · 6 companion lease ms
+ * Reply: as POLL_SCRIPT · {2} another owner holds the companion (nothing changed)
+ */
+export const PAIRED_POLL_SCRIPT = `${NOW_MS}${HELD_REPLY}${GRANT}
+local companion_holder = redis.call('GET', KEYS[5])
+if companion_holder and companion_holder ~= ARGV[1] then return {2} end
+if not companion_holder then redis.call('SET', KEYS[5], ARGV[1], 'PX', tonumber(ARGV[6])) end
+${POLL_STEP}`;
 
 /**
  * The no-wait lock: \`SET lock owner NX PX lease\`, plus a fence issued with the grant and the same
@@ -138,9 +156,10 @@ return {1, fence, left, 0}
 
 /**
  * Release and leave: compare-and-delete the lock (only its owner may), and take the owner out of the
- * line whether or not it held the lock, so one call cleans up after a holder and a waiter alike.
+ * line whether or not it held the lock, so one call cleans up after a holder and a waiter alike. With
+ * a companion (see PAIRED_POLL_SCRIPT), compare-and-delete that too.
  *
- * KEYS: 1 lock · 2 queue · 3 deadlines   ARGV: 1 owner
+ * KEYS: 1 lock · 2 queue · 3 deadlines · 4 companion (optional)   ARGV: 1 owner
  * Reply: 1 released · 0 the caller did not hold the lock
  */
 export const RELEASE_SCRIPT = `
@@ -151,6 +170,7 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
+if KEYS[4] and redis.call('GET', KEYS[4]) == ARGV[1] then redis.call('DEL', KEYS[4]) end
 return released
 `;
 

@@ -7,13 +7,14 @@ import {
   decisionDeadline,
   lockKeys,
   lockRedis,
+  pairedLockKeys,
   ownerToken,
   parseGranted,
   positiveInteger,
   releaseLock,
 } from './internal.ts';
 import type { LockKeys, LockRedis } from './internal.ts';
-import { POLL_SCRIPT } from './scripts.ts';
+import { PAIRED_POLL_SCRIPT, POLL_SCRIPT } from './scripts.ts';
 import type { LockGrant, LockOptions } from './types.ts';
 
 /** Options of a {@link WaitLock}. */
@@ -84,7 +85,11 @@ const DEFAULT_TIMEOUT_MS = 5_000;
 /** Upper bound on abandoned waiters one poll removes, so a script never runs long. */
 const PURGE_PER_POLL = 100;
 
-function parsePoll(reply: unknown): PollResult | undefined {
+/** What a poll with a companion answers when another owner holds the companion. */
+const COMPANION_HELD = 'companion held';
+
+function parsePoll(reply: unknown): PollResult | typeof COMPANION_HELD | undefined {
+  if (Array.isArray(reply) && reply.length === 1 && reply[0] === 2) return COMPANION_HELD;
   if (Array.isArray(reply) && reply.length === 3 && reply[0] === 0) {
     const [, ticket, position] = reply as unknown[];
     if (typeof ticket !== 'number' || !Number.isSafeInteger(ticket) || ticket < 1) return undefined;
@@ -164,7 +169,25 @@ export class WaitLock {
    * @throws the signal's reason when `options.signal` aborts.
    */
   async acquire(key: string, options: AcquireOptions = {}): Promise<LockGrant> {
-    const keys = lockKeys(this.prefix, key);
+    return (await this.wait(lockKeys(this.prefix, key), key, options))!;
+  }
+
+  /**
+   * Like {@link acquire}, and holds the no-wait lock `companion` for the same owner from the first
+   * poll on: each poll takes or keeps both in one atomic step (one Redis call), so a second attempt at
+   * the same work (same `companion`) is refused at once while the first waits its turn. Resolves
+   * `null`, holding nothing, when another owner holds the companion. The grant's `release` frees
+   * both. The companion lives under this lock's hash tag and only excludes callers of the same `key`
+   * (e.g. `payment:{reservationId}` under `balance:{ownerId}`: only its owner can pay a reservation).
+   *
+   * @throws as {@link acquire}.
+   */
+  async acquireWith(key: string, companion: string, options: AcquireOptions = {}): Promise<LockGrant | null> {
+    return await this.wait(pairedLockKeys(this.prefix, key, companion), key, options);
+  }
+
+  /** The loop of `acquire` and `acquireWith`; null when the companion is held by another owner. */
+  private async wait(keys: LockKeys, key: string, options: AcquireOptions): Promise<LockGrant | null> {
     const owner = ownerToken(options.owner);
     const { signal, onQueued } = options;
     signal?.throwIfAborted();
@@ -173,7 +196,7 @@ export class WaitLock {
     let first = true;
 
     for (;;) {
-      let result: PollResult;
+      let result: PollResult | typeof COMPANION_HELD;
       const polledAt = Date.now();
       try {
         result = await this.pollKeys(keys, owner, giveUpAt);
@@ -183,6 +206,12 @@ export class WaitLock {
         // the waiter deadline (or the lease, had it been granted) cleans up.
         void releaseLock(this.redis, keys, owner).catch(() => false);
         throw error;
+      }
+      if (result === COMPANION_HELD) {
+        // That poll changed nothing; an earlier one may have put this owner in line (and held the
+        // companion until its lease lapsed and another took it), so leave.
+        if (!first) await releaseLock(this.redis, keys, owner).catch(() => false);
+        return null;
       }
       try {
         if (first) {
@@ -218,7 +247,7 @@ export class WaitLock {
    */
   async poll(key: string, owner: string): Promise<PollResult> {
     // async, so that a bad name or owner rejects like every other failure instead of throwing.
-    return await this.pollKeys(lockKeys(this.prefix, key), ownerToken(owner), this.redis.deadline?.at ?? Infinity);
+    return (await this.pollKeys(lockKeys(this.prefix, key), ownerToken(owner), this.redis.deadline?.at ?? Infinity)) as PollResult;
   }
 
   /**
@@ -233,15 +262,12 @@ export class WaitLock {
   }
 
   /** One poll by a waiter that gives up at `giveUpAt` (epoch ms). */
-  private pollKeys(keys: LockKeys, owner: string, giveUpAt: number): Promise<PollResult> {
-    return callScript(
-      this.redis,
-      decisionDeadline(this.redis),
-      POLL_SCRIPT,
-      [keys.lock, keys.queue, keys.deadlines, keys.meta],
-      [owner, String(this.leaseMs), String(this.waiterTtl(giveUpAt)), String(PURGE_PER_POLL), String(this.redis.metaTtlMs)],
-      parsePoll,
-    );
+  private pollKeys(keys: LockKeys, owner: string, giveUpAt: number): Promise<PollResult | typeof COMPANION_HELD> {
+    const args = [owner, String(this.leaseMs), String(this.waiterTtl(giveUpAt)), String(PURGE_PER_POLL), String(this.redis.metaTtlMs)];
+    const lockKeyList = [keys.lock, keys.queue, keys.deadlines, keys.meta];
+    if (keys.companion === undefined) return callScript(this.redis, decisionDeadline(this.redis), POLL_SCRIPT, lockKeyList, args, parsePoll);
+    // The companion's lease is the lock's: it must outlast the wait and the work it guards.
+    return callScript(this.redis, decisionDeadline(this.redis), PAIRED_POLL_SCRIPT, [...lockKeyList, keys.companion], [...args, String(this.leaseMs)], parsePoll);
   }
 
   /**
