@@ -5,7 +5,7 @@ import { validationFailed } from '../lib/errors.ts';
 import { problemResponse } from '../lib/problem-schemas.ts';
 import { limitByAddress } from '../lib/rate-limit.ts';
 import { ConcertIdParams, DateSchema, UuidSchema } from '../lib/schemas.ts';
-import { concertDetails, openingDraw, seatMap, type RoomReadDeps } from '../services/concert-reads.ts';
+import { concertDetails, openingDraw, openingMembership, seatMap, type RoomReadDeps } from '../services/concert-reads.ts';
 import { concertView } from '../services/concerts.ts';
 import type { App, AppEnv } from '../types.ts';
 import type { Context } from 'hono';
@@ -59,8 +59,21 @@ export const OpeningSchema = z
       .int()
       .nullable()
       .openapi({ description: 'Places 1..prequeueSize (everyone who joined before opening) were drawn; null before opening' }),
+    membershipRoot: z
+      .string()
+      .nullable()
+      .openapi({ description: 'Merkle root (RFC 9162) of the drawn places’ salted membership; null before the draw or when nobody was drawn' }),
   })
   .openapi('Opening');
+
+export const MembershipSchema = z
+  .object({
+    concertId: UuidSchema,
+    prequeueSize: z.number().int(),
+    root: z.string().openapi({ description: 'Merkle root of the leaves (RFC 9162 §2.1); the same as the opening’s membershipRoot' }),
+    leaves: z.array(z.string()).openapi({ description: 'Place p’s leaf at index p−1: SHA-256(0x00 ‖ p as 4 bytes ‖ SHA-256(salt ‖ user id))' }),
+  })
+  .openapi('OpeningMembership');
 
 /** Public reads share one per-address budget (src/lib/rate-limit.ts). */
 const readLimited = problemResponse('Too many reads from this address (RATE_LIMITED, with Retry-After)');
@@ -117,12 +130,28 @@ const openingRoute = createRoute({
   path: '/concerts/{id}/opening',
   tags: ['concerts'],
   summary:
-    'The pre-queue draw, for anyone to audit: the seed’s commitment before opening, the seed after (docs/fairness.md: Fair opening). Not stored before the draw (no-store); once drawn it never changes and is edge-cached',
+    'The pre-queue draw, for anyone to audit: the seed’s commitment before opening, the seed after (README: Fair opening). Not stored before the draw (no-store); once drawn it never changes and is edge-cached',
   middleware: [limitByAddress('read')] as const,
   request: { params: ConcertIdParams },
   responses: {
     200: { description: 'The draw', content: { 'application/json': { schema: OpeningSchema } } },
     404: problemResponse('No such concert (CONCERT_NOT_FOUND)'),
+    429: readLimited,
+  },
+});
+
+const membershipRoute = createRoute({
+  method: 'get',
+  path: '/concerts/{id}/opening/membership',
+  tags: ['concerts'],
+  summary:
+    'Who was drawn, without naming anyone: every drawn place’s salted leaf and their Merkle root, so anyone can check P and the root, and each fan their own place (GET /queue/opening-proof). Edge-cached once drawn',
+  middleware: [limitByAddress('read')] as const,
+  request: { params: ConcertIdParams },
+  responses: {
+    200: { description: 'The drawn membership', content: { 'application/json': { schema: MembershipSchema } } },
+    404: problemResponse('No such concert (CONCERT_NOT_FOUND)'),
+    409: problemResponse('Sales have not opened yet, so nothing is drawn (DRAW_PENDING)'),
     429: readLimited,
   },
 });
@@ -149,6 +178,8 @@ export function registerConcertRoutes(app: App): void {
   app.openapi(detailRoute, async (c) => edgeResponse(await concertDetails(roomReadDeps(c), c.req.valid('param').id)));
 
   app.openapi(openingRoute, async (c) => edgeResponse(await openingDraw(roomReadDeps(c), c.req.valid('param').id)));
+
+  app.openapi(membershipRoute, async (c) => edgeResponse(await openingMembership(roomReadDeps(c), c.req.valid('param').id)));
 
   app.openapi(seatsRoute, async (c) =>
     edgeResponse(await seatMap(roomReadDeps(c), c.req.valid('param').id, c.req.valid('query').status)),

@@ -15,9 +15,10 @@ import { logJson } from '../lib/logging.ts';
 import { checkOptionalUser, optionalUserMatchesQueueToken, requireQueueToken, requireUser } from '../lib/middleware.ts';
 import { problemResponse } from '../lib/problem-schemas.ts';
 import { invalidQueueToken, verifyQueueToken } from '../lib/queue-token.ts';
+import { drawPending } from '../services/concert-reads.ts';
 import { checkAddressLimit, checkUserLimit, limitByAddress, limitByUser } from '../lib/rate-limit.ts';
 import { UuidSchema } from '../lib/schemas.ts';
-import { joinQueue, lobbyShardsOf, queueStatus, rememberLobbyShards, type QueueDeps } from '../services/queue.ts';
+import { concertNotFound, joinQueue, lobbyShardsOf, queueStatus, rememberLobbyShards, type QueueDeps } from '../services/queue.ts';
 import type { App, AppEnv } from '../types.ts';
 
 const QueueStatusName = z.enum(['waiting', 'admitted', 'completed', 'expired', 'sold_out']);
@@ -96,6 +97,45 @@ const statusRoute = createRoute({
   },
 });
 
+const DigestHex = z.string().regex(/^[0-9a-f]{64}$/);
+
+const ProofSchema = z
+  .object({
+    concertId: z.string(),
+    seq: z.number().int().openapi({ description: 'Your place in line (the order you joined in)' }),
+    rank: z.number().int().openapi({ description: 'Your admission rank: drawn within the pre-queue, your place after it' }),
+    prequeueSize: z.number().int().nullable(),
+    inPrequeue: z.boolean().openapi({ description: 'Whether your place was one of the drawn places 1..prequeueSize' }),
+    root: DigestHex.optional().openapi({ description: 'The membership root (GET /concerts/{id}/opening): the path below leads to it' }),
+    salt: DigestHex.optional().openapi({ description: 'Your place’s salt: SHA-256(salt ‖ your user id) is userDigest' }),
+    userDigest: DigestHex.optional(),
+    leaf: DigestHex.optional().openapi({ description: 'SHA-256(0x00 ‖ seq as 4 big-endian bytes ‖ userDigest)' }),
+    path: z.array(DigestHex).optional().openapi({ description: 'RFC 9162 §2.1.3 audit path of leaf seq−1, bottom first' }),
+  })
+  .openapi('OpeningProof');
+
+const proofRoute = createRoute({
+  method: 'get',
+  path: '/queue/opening-proof',
+  tags: ['queue'],
+  summary: 'Proof that your place was drawn with the pre-queue, and the rank the draw gave it (send the queue token as Queue-Token)',
+  request: { headers: z.object({ 'queue-token': z.string().optional() }) },
+  middleware: [
+    limitByAddress('status'),
+    requireQueueToken,
+    optionalUserMatchesQueueToken,
+    limitByUser('status', (c) => c.get('queueClaims').userId),
+  ] as const,
+  responses: {
+    200: { description: 'Your place, rank and inclusion proof', content: { 'application/json': { schema: ProofSchema } } },
+    401: problemResponse('Missing or invalid queue token, or an invalid user token (INVALID_QUEUE_TOKEN, UNAUTHENTICATED)'),
+    403: problemResponse('The user token given is not the queue token’s user (QUEUE_TOKEN_MISMATCH)'),
+    404: problemResponse('No such concert (CONCERT_NOT_FOUND)'),
+    409: problemResponse('Sales have not opened yet, so nothing is drawn (DRAW_PENDING)'),
+    429: problemResponse('Too many requests from this user or address (RATE_LIMITED, with Retry-After)'),
+  },
+});
+
 /** The queue WebSocket's subprotocol; the server echoes only this one back. */
 export const WS_PROTOCOL = 'frontrow.v1';
 
@@ -169,6 +209,21 @@ export function registerQueueRoutes(app: App): void {
     if (seen) c.header(QUEUE_PAUSED_HEADER, String(seen.paused));
     rememberLobbyShards(claims.concertId, seen?.lobbyShards);
     return c.json(status, 200);
+  });
+
+  app.openapi(proofRoute, async (c) => {
+    const claims = c.get('queueClaims');
+    const result = await c.env.CONCERT_ROOM.getByName(claims.concertId).openingProof(claims.seq, claims.userId, claims.jti);
+    if (!result.ok) {
+      if (result.reason === 'DRAW_PENDING') throw drawPending();
+      if (result.reason === 'INVALID_QUEUE_TOKEN') throw invalidQueueToken('This queue token has no place in this line');
+      throw concertNotFound(claims.concertId);
+    }
+    if (!result.inPrequeue) {
+      const { ok: _ok, ...place } = result;
+      return c.json({ concertId: claims.concertId, ...place }, 200);
+    }
+    return c.json({ concertId: claims.concertId, inPrequeue: true, ...result.proof }, 200);
   });
 
   // WebSocket upgrades are not JSON routes, so the document gets the path by hand. The queue token

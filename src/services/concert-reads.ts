@@ -3,6 +3,7 @@
 import type { SeatMapView } from '../durable-objects/concert-room/index.ts';
 import type { RoomSeatStatus } from '../durable-objects/concert-room/seats.ts';
 import { cachedRoomRead, type EdgeBody } from '../lib/edge-cache.ts';
+import { AppError } from '../lib/errors.ts';
 import { concertNotFound, type RoomStub } from './queue.ts';
 
 export interface RoomReadDeps {
@@ -82,6 +83,36 @@ export async function openingDraw(deps: RoomReadDeps, concertId: string): Promis
     deps.defer,
     { ttlSeconds: OPENING_TTL_SECONDS, keep: () => drawn },
   );
+  if (!read) throw concertNotFound(concertId);
+  return read;
+}
+
+/** Before the draw there is no membership to audit (409 DRAW_PENDING). */
+export const drawPending = () =>
+  new AppError(409, 'DRAW_PENDING', 'Draw pending', 'The pre-queue is drawn when sales open; its membership is published then');
+
+/**
+ * `GET /concerts/:id/opening/membership`: every drawn place's leaf, in place order, and their root
+ * (src/lib/draw-membership.ts). Fixed once drawn, so edge-cached like the opening.
+ */
+export async function openingMembership(deps: RoomReadDeps, concertId: string): Promise<EdgeBody> {
+  let pending = false;
+  const read = await cachedRoomRead(
+    concertId,
+    `opening-membership/${concertId}`,
+    async () => {
+      const membership = await deps.roomFor(concertId).openingMembership();
+      if (!membership.ok) {
+        pending = membership.reason === 'DRAW_PENDING';
+        return pending ? '' : undefined;
+      }
+      const { ok: _ok, ...published } = membership;
+      return JSON.stringify({ concertId, ...published });
+    },
+    deps.defer,
+    { ttlSeconds: OPENING_TTL_SECONDS, keep: () => !pending },
+  );
+  if (pending) throw drawPending();
   if (!read) throw concertNotFound(concertId);
   return read;
 }

@@ -120,6 +120,7 @@ function userRoutes(victimNow: Victim): { name: string; send: (token: string) =>
 function queueRoutes(victimNow: Victim): { name: string; send: (token: string) => Promise<Response> }[] {
   return [
     { name: 'GET /queue/status', send: (t) => api('/queue/status', { headers: { 'Queue-Token': t } }) },
+    { name: 'GET /queue/opening-proof', send: (t) => api('/queue/opening-proof', { headers: { 'Queue-Token': t } }) },
     {
       name: 'POST /reservations',
       send: (t) =>

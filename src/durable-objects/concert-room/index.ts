@@ -22,7 +22,9 @@ import {
   snapshot,
   statusOf,
 } from './line.ts';
-import { shuffleCommitment } from '../../lib/opening-shuffle.ts';
+import { rankOfPlace, shuffleCommitment } from '../../lib/opening-shuffle.ts';
+import type { MembershipTree } from '../../lib/draw-membership.ts';
+import { buildMembership, inclusionProof, membershipSecret } from './draw-proof.ts';
 import { forgetCachedMeta, readMeta, writeMeta } from './meta.ts';
 import { DEFAULT_QUEUE_CONFIG, type AdmissionSnapshot, type OpeningOrder, type QueueConfig } from './model.ts';
 import { QUEUE_TOKEN_TTL_SECONDS } from '../../lib/queue-token.ts';
@@ -32,7 +34,9 @@ import type {
   CancelResult,
   HoldResult,
   JoinBatchResult,
+  InclusionProofResult,
   JoinResult,
+  MembershipResult,
   NotFound,
   OpeningView,
   PayResult,
@@ -97,6 +101,8 @@ export class ConcertRoom extends DurableObject<Env> {
   private readonly sockets: QueueSockets;
   private readonly requests: Omit<RoomRequestCounts, 'holdStatements' | 'holdsWritten'> = { join: 0, joinBatch: 0, joinedInBatches: 0, reconcile: 0, reconcileRuns: 0 };
   private readonly reconcileRuns: CoalescedRuns<ReconcileReport | NotFound>;
+  /** The drawn pre-queue's membership tree, once built (see drawnMembership). */
+  private membership: MembershipTree | undefined;
   /** Holds, payments, cancellations, refunds and the waitlist's requests (checkout.ts). */
   private readonly checkout: Checkout;
 
@@ -259,7 +265,39 @@ export class ConcertRoom extends DurableObject<Env> {
       commitment: await shuffleCommitment(opening.seed),
       seed: drawn ? opening.seed : null,
       prequeueSize: opening.prequeueSize,
+      membershipRoot: this.drawnMembership()?.root ?? null,
     };
+  }
+
+  /** Every drawn place's leaf, for anyone to recompute the membership root (`npm run verify-draw`). */
+  async openingMembership(): Promise<MembershipResult> {
+    if (!(await this.ready())) return NOT_FOUND;
+    await this.openIfDue(Date.now());
+    if (peekOpening(this.sql)?.prequeueSize == null) return { ok: false, reason: 'DRAW_PENDING' };
+    const tree = this.drawnMembership();
+    return tree ? { ok: true, prequeueSize: tree.size, root: tree.root, leaves: tree.leaves() } : { ok: true, prequeueSize: 0, root: '', leaves: [] };
+  }
+
+  /** Place `seq`'s proof that it was drawn with the pre-queue (its owner's, checked like `status`), and its rank. */
+  async openingProof(seq: number, userId: string, jti: string): Promise<InclusionProofResult> {
+    if (!(await this.ready())) return NOT_FOUND;
+    const row = findBySeq(this.sql, seq);
+    if (!row || row.user_id !== userId || row.jti !== jti) return { ok: false, reason: 'INVALID_QUEUE_TOKEN' };
+    await this.openIfDue(Date.now());
+    const opening = peekOpening(this.sql);
+    if (opening?.prequeueSize == null) return { ok: false, reason: 'DRAW_PENDING' };
+    const tree = this.drawnMembership();
+    const shuffle = { seed: opening.seed, prequeueSize: opening.prequeueSize };
+    if (!tree || seq > tree.size) return { ok: true, inPrequeue: false, seq, rank: rankOfPlace(shuffle, seq), prequeueSize: opening.prequeueSize };
+    return { ok: true, inPrequeue: true, proof: inclusionProof(this.sql, tree, shuffle, { seq, userId }) };
+  }
+
+  /** The drawn pre-queue's membership tree (built once per instance: places 1..P never change); null before the draw or for none. */
+  private drawnMembership(): MembershipTree | null {
+    const size = this.config().openingOrder === 'shuffle' ? (peekOpening(this.sql)?.prequeueSize ?? 0) : 0;
+    if (size <= 0) return null;
+    if (this.membership?.size !== size) this.membership = buildMembership(this.sql, size);
+    return this.membership;
   }
 
   async stats(): Promise<RoomStats | NotFound> {
@@ -501,6 +539,7 @@ export class ConcertRoom extends DurableObject<Env> {
       writeMeta(this.sql, 'concert', source.concert);
       writeMeta(this.sql, 'salesOpenAt', source.salesOpenAt);
       openingState(this.sql);
+      membershipSecret(this.sql);
       return { touched: { seats: true } };
     });
     // Published at once: Workers learn the lobby count (and the rest) before the first join arrives.

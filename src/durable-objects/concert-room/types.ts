@@ -1,5 +1,6 @@
 // What the room's RPC methods answer, shared by the room, its checkout and the Worker's services.
 import type { PaymentOutcome, RefundOutcome } from '../../db/reservations-repo.ts';
+import type { InclusionProof } from './draw-proof.ts';
 import type { HeldSeat } from './holds.ts';
 import type { AdmissionSnapshot, OpeningOrder, QueueConfig, QueueStatus } from './model.ts';
 import type { RoomSeatStatus, SeatDifference } from './seats.ts';
@@ -53,7 +54,18 @@ export interface OpeningView {
   seed: string | null;
   /** Places 1..prequeueSize were drawn; null before opening. */
   prequeueSize: number | null;
+  /** Merkle root of the drawn places' salted membership (draw-membership.ts); null before the draw or when nobody was drawn. */
+  membershipRoot: string | null;
 }
+
+/** The drawn pre-queue's leaves in place order (see draw-membership.ts). */
+export type MembershipResult = { ok: true; prequeueSize: number; root: string; leaves: string[] } | NotFound | { ok: false; reason: 'DRAW_PENDING' };
+
+export type InclusionProofResult =
+  | { ok: true; inPrequeue: true; proof: InclusionProof }
+  | { ok: true; inPrequeue: false; seq: number; rank: number; prequeueSize: number | null }
+  | NotFound
+  | { ok: false; reason: 'INVALID_QUEUE_TOKEN' | 'DRAW_PENDING' };
 
 export interface RoomStats {
   line: { waiting: number; admitted: number; active: number; completed: number; expired: number };
