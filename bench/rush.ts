@@ -68,6 +68,7 @@ import { Dispatcher } from './lib/dispatch.ts';
 import { GENERATOR_CEILING_DESCRIPTION, generatorCeiling } from './lib/generator-ceiling.ts';
 import { callJson, concertStats, createConcert, labelWithCode, openingDraw, startBenchStack } from './lib/frontrow.ts';
 import type { BenchStack, ConcertStats, OpeningDraw } from './lib/frontrow.ts';
+import { auditDraw, type FetchJson } from '../src/lib/draw-audit.ts';
 import { rankOfPlace } from '../src/lib/opening-shuffle.ts';
 import { runLoad } from './lib/load.ts';
 import type { LoadResponse, LoadResult, RequestSpec } from './lib/load.ts';
@@ -775,6 +776,7 @@ async function main(target: Target): Promise<void> {
     ? await findViolationsWith({ query: target.query, readRoom: (id) => readRoomState(target.url, id) }, { concertIds: [concertId], userIds }, 10_000)
     : [];
   const fifo = room && drawBefore ? checkFifo(room.line, fans, drawBefore, await openingDraw(target.url, concertId)) : undefined;
+  const drawAudit = OPENING_ORDER === 'shuffle' ? await verifyDraw(target.url, concertId, fans) : undefined;
   const stats: ConcertStats = await concertStats(target.url, target.adminToken, concertId);
   const totalS = (performance.now() - t0) / 1000;
 
@@ -863,6 +865,12 @@ async function main(target: Target): Promise<void> {
     console.log(`  → ${fifo.exact ? 'FIFO exact (by rank)' : 'FIFO BROKEN'}`);
   } else console.log(`  not checked: the room's line could not be read (${roomReason})`);
 
+  if (drawAudit) {
+    console.log(`\nverify-draw (src/lib/draw-audit.ts, as npm run verify-draw)${drawAudit.fanSeq === undefined ? '' : ` with the queue token of place ${drawAudit.fanSeq}`}`);
+    for (const check of drawAudit.clean.checks.filter((c) => !c.ok)) console.log(`  FAIL ${check.name}: ${check.detail}`);
+    console.log(`  → ${drawAudit.clean.ok ? 'OK' : 'FAILED'} (rank table digest ${drawAudit.clean.rankTableDigest ?? '–'}); with one byte of one leaf changed: ${drawAudit.tampered === undefined ? 'nothing drawn to change' : drawAudit.tampered.ok ? 'still OK (BROKEN)' : 'FAILED, as it must'}`);
+  }
+
   console.log('\nInvariants (DESIGN.md §6, test/helpers/invariant-rules.ts) and end state');
   if (!room) console.log(`  room checks skipped: ${roomReason}`);
   console.log(`  violations: ${violations.length}`);
@@ -882,6 +890,7 @@ async function main(target: Target): Promise<void> {
     ...(fiveXx > 0 ? [`${fiveXx} × 5xx`] : []),
     ...(noAnswer > 0 ? [`${noAnswer} request(s) with no answer`] : []),
     ...(fifo && !fifo.exact ? ['FIFO broken'] : []),
+    ...(drawAudit && (!drawAudit.clean.ok || drawAudit.tampered?.ok) ? ['verify-draw failed'] : []),
     ...(left.sessions > 0 || left.holds > 0 || left.reservations > 0 ? ['fans left in a non-terminal state'] : []),
     ...(!accounted ? ['seats not accounted for'] : []),
     ...(outcomes['failed (5xx or no answer)'] ? [`${outcomes['failed (5xx or no answer)']} fan(s) failed`] : []),
@@ -938,3 +947,28 @@ await runFramed(log, async () => {
     await target.close();
   }
 });
+
+/**
+ * The rush's draw checked as an outsider would (`npm run verify-draw`), with one drawn fan's queue
+ * token, then again with one byte of one published leaf changed, which must fail.
+ */
+async function verifyDraw(baseUrl: string, concertId: string, fans: readonly Fan[]) {
+  const fan = fans.find((f) => f.queueToken !== undefined && f.seq === 1) ?? fans.find((f) => f.queueToken !== undefined);
+  let changed = false;
+  const get =
+    (tamper: boolean): FetchJson =>
+    async (path, headers = {}) => {
+      const response = await fetch(new URL(path, baseUrl), { headers });
+      const body = (await response.json().catch(() => null)) as { leaves?: string[] } | null;
+      if (tamper && body?.leaves?.length) {
+        body.leaves[0] = (body.leaves[0]![0] === '0' ? '1' : '0') + body.leaves[0]!.slice(1);
+        changed = true;
+      }
+      return { status: response.status, body };
+    };
+  const options = { concertId, ...(fan?.queueToken ? { queueToken: fan.queueToken } : {}) };
+  const clean = await auditDraw(get(false), options);
+  const tampered = await auditDraw(get(true), options);
+  // Nobody drawn (no leaves): there was nothing to change.
+  return { fanSeq: fan?.seq, clean, tampered: changed ? tampered : undefined };
+}
