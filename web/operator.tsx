@@ -1,6 +1,7 @@
 /**
  * The operator page (`/operator`, admin token): create a concert, tune its queue and watch the
- * on-sale live from `GET /admin/concerts/:id/stats`, with a chart of the last minutes.
+ * on-sale live from `GET /admin/concerts/:id/stats`, with a chart of the last minutes; see its waitlist
+ * and its draw, refund a reservation in full, and reconcile the room with Postgres (docs/operations.md).
  */
 import { render, useRef, useState } from 'hono/jsx/dom';
 import type { QueueConfig } from '../src/durable-objects/concert-room/model.ts';
@@ -12,6 +13,7 @@ const SAMPLE_MS = 2000;
 /** How much history the chart keeps. */
 const CHART_WINDOW_MS = 5 * 60_000;
 
+/** `GET /admin/concerts/:id/stats` (StatsSchema in src/routes/admin.ts, which the page cannot import: it needs the Worker's types). */
 interface Stats {
   waiting: number;
   admitted: number;
@@ -19,8 +21,23 @@ interface Stats {
   completed: number;
   soldOut: boolean;
   seats: { available: number; held: number; sold: number };
+  waitlist: { waiting: number; offered: number; accepted: number; expired: number; left: number };
   revenue: number;
   queue: QueueConfig;
+}
+
+/** `GET /concerts/:id/opening`. */
+interface Opening {
+  order: 'shuffle' | 'fifo';
+  salesOpenAt: string;
+  commitment: string;
+  seed: string | null;
+  prequeueSize: number | null;
+}
+
+interface ReconcileReport {
+  changed: number;
+  differences: { seatNumber: number; room: { status: string; reservationId: string | null } | null; postgres: { status: string; reservationId: string | null } | null }[];
 }
 /** One stats reading; `admissions` is how many were admitted since the one before. */
 interface Sample {
@@ -196,6 +213,9 @@ function QueueSettings({ token, concertId, config, onChanged }: { token: string;
       admitPerWindow: Number(f.admitPerWindow),
       windowSeconds: Number(f.windowSeconds),
       maxActive: optionalInt(f.maxActive) ?? null,
+      sessionSeconds: Number(f.sessionSeconds),
+      holdSeconds: Number(f.holdSeconds),
+      waitlistOfferSeconds: Number(f.waitlistOfferSeconds),
     });
   };
   return (
@@ -216,8 +236,128 @@ function QueueSettings({ token, concertId, config, onChanged }: { token: string;
         <label>
           Max active <input type="number" name="maxActive" min="1" value={config.maxActive === null ? '' : String(config.maxActive)} />
         </label>
+        <label>
+          Session (s) <input type="number" name="sessionSeconds" min="1" required value={String(config.sessionSeconds)} />
+        </label>
+        <label>
+          Hold (s) <input type="number" name="holdSeconds" min="1" required value={String(config.holdSeconds)} />
+        </label>
+        <label>
+          Waitlist offer (s) <input type="number" name="waitlistOfferSeconds" min="1" required value={String(config.waitlistOfferSeconds)} />
+        </label>
         <button type="submit">Save settings</button>
       </form>
+      <p class="hint">
+        Request rate limits are per Cloudflare location, set in wrangler.toml ([[ratelimits]]: 60 per user and 1,000 per client address,
+        per action per 10 s by default; RATE_LIMITS = "off" turns them off), not here: see docs/api.md. Admission settings apply from
+        the next window; a new session length applies to fans admitted after the change.
+      </p>
+      <ProblemBox problem={problem} />
+    </section>
+  );
+}
+
+/** The pre-queue draw, as anyone can read it: the commitment, and after opening the seed and P. */
+function Draw({ concertId }: { concertId: string }) {
+  const [opening, setOpening] = useState<Opening>();
+  usePolling(
+    async (stopped) => {
+      try {
+        const { body } = await call<Opening>(`/concerts/${concertId}/opening`);
+        if (!stopped()) setOpening(body);
+      } catch {
+        // Shown when it can be read; the rest of the view does not depend on it.
+      }
+    },
+    10_000,
+    [concertId],
+  );
+  if (!opening) return null;
+  return (
+    <section aria-labelledby="draw-title">
+      <h3 id="draw-title">Draw ({opening.order === 'shuffle' ? 'pre-queue drawn at random at opening' : 'arrival order'})</h3>
+      <dl class="facts">
+        <dt>Commitment</dt>
+        <dd>
+          <code class="hash" data-testid="operator-commitment">
+            {opening.commitment}
+          </code>
+        </dd>
+        <dt>Seed</dt>
+        <dd>{opening.seed ? <code class="hash">{opening.seed}</code> : 'secret until sales open'}</dd>
+        <dt>P (fans in the draw)</dt>
+        <dd data-testid="operator-prequeue">{opening.prequeueSize ?? 'fixed at opening'}</dd>
+      </dl>
+    </section>
+  );
+}
+
+/** An admin refund: any paid reservation, in full, at any time (a cancelled show: docs/operations.md). */
+function Refund({ token }: { token: string }) {
+  const [problem, setProblem] = useState<Problem>();
+  const [done, setDone] = useState<string>();
+  const refund = async (event: Event) => {
+    const { reservationId = '' } = formFields(event);
+    try {
+      const { body } = await call<{ refunded: number; balance: number }>(`/reservations/${reservationId.trim()}/refund`, { method: 'POST', bearer: token });
+      setProblem(undefined);
+      setDone(`Refunded ${body.refunded} points; the owner's balance is ${body.balance}.`);
+    } catch (error) {
+      setDone(undefined);
+      setProblem(problemOf(error));
+    }
+  };
+  return (
+    <section aria-labelledby="refund-title">
+      <h3 id="refund-title">Refund a reservation</h3>
+      <form class="row" onSubmit={(event: Event) => void refund(event)} aria-labelledby="refund-title">
+        <label>
+          Reservation id <input name="reservationId" required pattern="[0-9a-fA-F-]{36}" />
+        </label>
+        <button type="submit">Refund in full</button>
+      </form>
+      <p class="hint">As the admin: no fee and no cut-off. The seats go back on sale, or to the waitlist once sold out.</p>
+      {done ? (
+        <p role="status" class="ok">
+          {done}
+        </p>
+      ) : null}
+      <ProblemBox problem={problem} />
+    </section>
+  );
+}
+
+/** Compares the room's seat map with Postgres and repairs the room (Postgres wins); shows what differed. */
+function Reconcile({ token, concertId }: { token: string; concertId: string }) {
+  const [problem, setProblem] = useState<Problem>();
+  const [report, setReport] = useState<ReconcileReport>();
+  const run = async () => {
+    try {
+      const { body } = await call<ReconcileReport>(`/admin/concerts/${concertId}/reconcile`, { method: 'POST', bearer: token });
+      setProblem(undefined);
+      setReport(body);
+    } catch (error) {
+      setProblem(problemOf(error));
+    }
+  };
+  return (
+    <section aria-labelledby="reconcile-title">
+      <h3 id="reconcile-title">Reconcile with Postgres</h3>
+      <button type="button" onClick={() => void run()}>
+        Reconcile now
+      </button>
+      {report ? (
+        <div role="status" data-testid="reconcile-report">
+          <p>{report.changed === 0 ? 'No differences: the room agrees with Postgres.' : `${report.changed} seat(s) repaired from Postgres:`}</p>
+          <ul>
+            {report.differences.map((d) => (
+              <li>
+                Seat {d.seatNumber}: room {d.room?.status ?? 'missing'}, Postgres {d.postgres?.status ?? 'missing'}
+              </li>
+            ))}
+          </ul>
+        </div>
+      ) : null}
       <ProblemBox problem={problem} />
     </section>
   );
@@ -257,6 +397,13 @@ function LiveView({ token, concertId, onClose }: { token: string; concertId: str
     ['Available', stats?.seats.available],
     ['Revenue (points)', stats?.revenue],
   ];
+  const waitlistTiles: [string, number | undefined][] = [
+    ['Waiting', stats?.waitlist.waiting],
+    ['Offered', stats?.waitlist.offered],
+    ['Accepted', stats?.waitlist.accepted],
+    ['Lapsed', stats?.waitlist.expired],
+    ['Left', stats?.waitlist.left],
+  ];
   return (
     <section class="card" aria-labelledby="live-title">
       <h2 id="live-title">
@@ -275,7 +422,19 @@ function LiveView({ token, concertId, onClose }: { token: string; concertId: str
         ))}
       </dl>
       <Chart samples={samples} now={samples.at(-1)?.at ?? Date.now()} />
+      <h3 id="waitlist-title">Waitlist{stats?.soldOut ? '' : ' (opens at sell-out)'}</h3>
+      <dl class="tiles" aria-labelledby="waitlist-title">
+        {waitlistTiles.map(([name, value]) => (
+          <div data-waitlist-stat={name}>
+            <dt>{name}</dt>
+            <dd>{value ?? '…'}</dd>
+          </div>
+        ))}
+      </dl>
       {stats ? <QueueSettings token={token} concertId={concertId} config={stats.queue} onChanged={() => setTick(tick + 1)} /> : null}
+      <Draw concertId={concertId} />
+      <Refund token={token} />
+      <Reconcile token={token} concertId={concertId} />
       <ProblemBox problem={problem} />
     </section>
   );

@@ -130,7 +130,7 @@ const openingRoute = createRoute({
   path: '/concerts/{id}/opening',
   tags: ['concerts'],
   summary:
-    'The pre-queue draw, for anyone to audit: the seed’s commitment before opening, the seed after (README: Fair opening). Not stored before the draw (no-store); once drawn it never changes and is edge-cached',
+    'The pre-queue draw, for anyone to audit: the seed’s commitment before opening, the seed after (docs/fairness.md: Fair opening). Not stored before the draw (no-store); once drawn it never changes and is edge-cached',
   middleware: [limitByAddress('read')] as const,
   request: { params: ConcertIdParams },
   responses: {

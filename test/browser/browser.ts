@@ -29,11 +29,25 @@ export function launchChromium(): Promise<Browser> {
 
 let shots = 0;
 
-/** Saves a numbered full-page screenshot of `page` as `<n>-<name>.png`. */
-export async function screenshot(page: Page, name: string): Promise<void> {
+/**
+ * Saves a numbered screenshot of `page` as `<n>-<name>.png`: the whole page (at most `maxHeight` pixels
+ * of it, from the top), or with `fullPage: false` what the viewport shows.
+ */
+export async function screenshot(
+  page: Page,
+  name: string,
+  { fullPage = true, maxHeight }: { fullPage?: boolean; maxHeight?: number } = {},
+): Promise<void> {
   fs.mkdirSync(SCREENSHOT_DIR, { recursive: true });
   shots += 1;
-  await page.screenshot({ path: path.join(SCREENSHOT_DIR, `${String(shots).padStart(2, '0')}-${name}.png`), fullPage: true });
+  const file = path.join(SCREENSHOT_DIR, `${String(shots).padStart(2, '0')}-${name}.png`);
+  const width = page.viewportSize()?.width;
+  if (fullPage && maxHeight && width) {
+    const height = await page.evaluate(() => (globalThis as unknown as InPage).document.documentElement.scrollHeight);
+    await page.screenshot({ path: file, fullPage: true, clip: { x: 0, y: 0, width, height: Math.min(height, maxHeight) } });
+  } else {
+    await page.screenshot({ path: file, fullPage });
+  }
 }
 
 /** How long a page may take to show something on a busy shared machine: a ceiling, never a pace. */
@@ -54,7 +68,7 @@ export const DESKTOP = { width: 1100, height: 800 } as const;
 export const PHONE = { width: 390, height: 844 } as const;
 
 /** What the page sees: axe once injected, and the document (this file compiles without the DOM library). */
-type InPage = { axe?: typeof axe; document: { documentElement: { scrollWidth: number } } };
+type InPage = { axe?: typeof axe; document: { documentElement: { scrollWidth: number; scrollHeight: number } } };
 
 /**
  * Runs axe-core in `page` and fails on any serious or critical violation, naming each rule and the
@@ -74,15 +88,17 @@ export async function expectAccessible(page: Page, state: string): Promise<void>
 
 /**
  * Checks one page state as the issue asks: axe at the desktop size and at a phone's, with a
- * screenshot of each (`<n>-<name>-desktop.png`, `<n>-<name>-phone.png`), then back to desktop.
+ * screenshot of each (`<n>-<name>-desktop.png` of the page's first 1,400 px, `<n>-<name>-phone.png` of the first screen), then
+ * back to desktop.
  */
 export async function checkState(page: Page, name: string): Promise<void> {
   await expectAccessible(page, `${name} (desktop)`);
-  await screenshot(page, `${name}-desktop`);
+  await screenshot(page, `${name}-desktop`, { maxHeight: 1400 });
   await page.setViewportSize(PHONE);
   await expectAccessible(page, `${name} (phone)`);
   // Nothing may need sideways scrolling at phone width.
   expect(await page.evaluate(() => (globalThis as unknown as InPage).document.documentElement.scrollWidth), `${name}: page wider than the phone`).toBeLessThanOrEqual(PHONE.width);
-  await screenshot(page, `${name}-phone`);
+  // The phone's first screen, as a fan holding it sees it (the whole page can be many screens long).
+  await screenshot(page, `${name}-phone`, { fullPage: false });
   await page.setViewportSize(DESKTOP);
 }

@@ -64,8 +64,22 @@ describe('web front', () => {
     const first = Date.now() < Date.parse(`${dayFromNow(0)}T20:00:00Z`) ? 'Frontrow Live #1' : 'Frontrow Live #2';
     await expectVisible(page.getByRole('link', { name: first, exact: true }));
     expect(await page.getByLabel('User id').count()).toBe(0);
-    await expectText(page.locator(`li:has(a:text-is("${first}")) .pill`), /^On sale$/);
+    await expectText(page.locator(`li:has(a:text-is("${first}")) .pill`), /^On sale · \d+ left$/);
     await checkState(page, 'landing');
+
+    // A concert whose sales open in two days shows the countdown to its opening.
+    const later = `Opening later ${randomUUID().slice(0, 8)}`;
+    await send('/admin/concerts', adminToken, {
+      title: later,
+      venue: 'Hall L',
+      date: dayFromNow(5),
+      startsAt: `${dayFromNow(5)}T20:00:00Z`,
+      salesOpenAt: new Date(Date.now() + 2 * 86_400_000 + 3_600_000).toISOString(),
+      seats: { count: 4, price: 10 },
+    });
+    await page.reload();
+    await expectText(page.locator(`li:has(a:text-is("${later}")) .pill`), /^Sales open in 2 d \d\d:\d\d:\d\d$/);
+
     await page.goto('/docs');
     await expectText(page.locator('#swagger-ui .info .title'), /Frontrow API/);
     await screenshot(page, 'docs-offline');
@@ -173,6 +187,10 @@ describe('web front', () => {
     await expectText(tile(operator, 'Held'), /^1$/);
     await expectText(tile(operator, 'Revenue (points)'), /^200$/);
     await expectText(tile(operator, 'Admitted'), /^2$/);
+    // The draw's commitment (the operator's view of what fans can audit), then a reconciliation that finds nothing to repair.
+    await expectText(operator.getByTestId('operator-commitment'), /^[0-9a-f]{64}$/);
+    await operator.getByRole('button', { name: 'Reconcile now' }).click();
+    await expectText(operator.getByTestId('reconcile-report'), /No differences/);
     await checkState(operator, 'operator-live-view');
 
     // My tickets: A's paid seats, and a refund whose fee and cut-off are shown before it is confirmed.
@@ -299,6 +317,7 @@ describe('web front', () => {
     // Sold out: the page offers the waitlist, not the line; signing in comes with joining it.
     const fan = await newVisitor();
     await fan.goto('/');
+    await expectText(fan.locator(`li:has(a:text-is("${title}")) .pill`), /^Sold out$/);
     await fan.getByRole('link', { name: title, exact: true }).click();
     await expectVisible(fan.getByRole('heading', { name: 'Sold out' }));
     expect(await fan.getByRole('button', { name: 'Join the line' }).count()).toBe(0);
@@ -309,8 +328,21 @@ describe('web front', () => {
     await expectText(fan.getByTestId('waitlist-position'), /You are number 1 on the waitlist/);
     await checkState(fan, 'waitlist-waiting');
 
-    // Seats come back: the offer, with its countdown, and Pay.
-    await send(`/reservations/${bought}/refund`, buyer);
+    // The operator refunds the buyer in full from the operator page: the seats come back and are offered to the fan.
+    const operator = await newVisitor();
+    await operator.goto('/operator');
+    await operator.getByLabel('Admin token').fill(adminToken);
+    await operator.getByRole('button', { name: 'Continue' }).click();
+    await operator.getByLabel('Or watch concert id').fill(id);
+    await operator.getByRole('button', { name: 'Watch' }).click();
+    await expectText(operator.locator('[data-waitlist-stat="Waiting"] dd'), /^1$/);
+    await operator.getByLabel('Reservation id').fill(bought);
+    await operator.getByRole('button', { name: 'Refund in full' }).click();
+    await expectText(operator.getByRole('status').filter({ hasText: 'Refunded' }), /Refunded 100 points/);
+    await expectText(operator.locator('[data-waitlist-stat="Offered"] dd'), /^1$/);
+    await checkState(operator, 'operator-waitlist-refund');
+
+    // The fan sees the offer, with its countdown, and Pay.
     await expectText(fan.getByTestId('waitlist-entry-offer'), /Seats came back for you: 1, 2 for 100 points/);
     await expectText(fan.getByTestId('offer-countdown'), /^\d+:\d\d$/);
     await checkState(fan, 'waitlist-offer');

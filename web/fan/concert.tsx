@@ -90,7 +90,8 @@ function Draw({ concertId, salesOpenAt, now }: { concertId: string; salesOpenAt:
         <p>
           The commitment is the SHA-256 of the seed's 32 bytes: <code>printf %s SEED | xxd -r -p | sha256sum</code> prints it. With the
           seed and P, anyone recomputes every place's rank with <code>rankOfPlace</code> in <code>src/lib/opening-shuffle.ts</code>; the
-          algorithm and test vectors are in <code>docs/fairness.md</code>.
+          algorithm and test vectors are in <code>docs/fairness.md</code>. <code>npm run verify-draw -- --base-url URL --concert ID</code>
+          checks the whole draw from public answers, and with your queue token, your own place.
         </p>
       </details>
     </section>
@@ -249,7 +250,7 @@ export function ConcertPage({
       </p>
       <section class="card" aria-labelledby="concert-title">
         <h2 id="concert-title">{concert.title}</h2>
-        <SaleState concert={concert} now={now} />
+        <SaleState concert={concert} now={now} counts={concert.counts} />
         <dl class="facts">
           <dt>Venue</dt>
           <dd>{concert.venue}</dd>

@@ -1,18 +1,24 @@
 /**
  * `/`: the concerts of the next {@link DAYS_AHEAD} days, grouped by day, each with its on-sale state
- * (a countdown while sales have not opened). No sign-in: the list is the public, edge-cached
- * `GET /concerts?from=&to=`.
+ * (a countdown while sales have not opened; seats left or sold out for the first on sale). No sign-in:
+ * the list is the public, edge-cached `GET /concerts?from=&to=`.
  */
 import { useEffect, useState } from 'hono/jsx/dom';
 import { call, problemOf, type Problem } from '../lib/api.ts';
 import { countdown, dayAfterToday, formatDay, ProblemBox, today, useNow } from '../lib/ui.tsx';
-import type { Concert } from './types.ts';
+import type { Concert, ConcertDetails } from './types.ts';
 
 /** How far ahead the list looks. */
 export const DAYS_AHEAD = 60;
 
-/** Sale state of a concert at `now`, with the countdown to its opening. */
-export function SaleState({ concert, now }: { concert: Concert; now: number }) {
+/**
+ * How many on-sale concerts of the list have their seat counts read (`GET /concerts/:id`, edge-cached,
+ * one request each) to say "sold out" or how many are left: the first ones, which a visitor sees first.
+ */
+export const COUNTED_CONCERTS = 12;
+
+/** Sale state of a concert at `now`, with the countdown to its opening, and sold out when `counts` say so. */
+export function SaleState({ concert, now, counts }: { concert: Concert; now: number; counts?: ConcertDetails['counts'] | undefined }) {
   if (Date.parse(concert.startsAt) <= now) return <span class="pill pill-past">Started</span>;
   const opening = countdown(concert.salesOpenAt, now);
   if (!opening.over) {
@@ -22,7 +28,8 @@ export function SaleState({ concert, now }: { concert: Concert; now: number }) {
       </span>
     );
   }
-  return <span class="pill pill-open">On sale</span>;
+  if (counts && counts.available === 0 && counts.held === 0) return <span class="pill pill-past">Sold out</span>;
+  return <span class="pill pill-open">On sale{counts ? ` · ${counts.available} left` : ''}</span>;
 }
 
 function byDay(concerts: Concert[]): [string, Concert[]][] {
@@ -50,6 +57,25 @@ export function Landing() {
   }, []);
   // A show that has begun sells nothing: it leaves the list (it is still reachable by its link).
   const upcoming = (concerts ?? []).filter((concert) => Date.parse(concert.startsAt) > now);
+  const [counts, setCounts] = useState<Record<string, ConcertDetails['counts']>>({});
+  useEffect(() => {
+    if (!concerts) return;
+    let stopped = false;
+    const started = Date.now();
+    const onSale = concerts.filter((c) => Date.parse(c.salesOpenAt) <= started && Date.parse(c.startsAt) > started).slice(0, COUNTED_CONCERTS);
+    for (const concert of onSale) {
+      call<ConcertDetails>(`/concerts/${concert.id}`)
+        .then(({ body }) => {
+          if (!stopped) setCounts((known) => ({ ...known, [concert.id]: body.counts }));
+        })
+        .catch(() => {
+          // Counts are extra: without them the row still says "On sale".
+        });
+    }
+    return () => {
+      stopped = true;
+    };
+  }, [concerts]);
   return (
     <section aria-labelledby="upcoming-title">
       <h2 id="upcoming-title">Upcoming concerts</h2>
@@ -75,7 +101,7 @@ export function Landing() {
                     · {concert.venue} · {new Date(concert.startsAt).toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' })}
                   </span>
                 </span>
-                <SaleState concert={concert} now={now} />
+                <SaleState concert={concert} now={now} counts={counts[concert.id]} />
               </li>
             ))}
           </ul>

@@ -1,5 +1,5 @@
 /**
- * A sold-out concert's waitlist (README: Waitlist; docs/fairness.md): join for 1–4 seats (optionally
+ * A sold-out concert's waitlist (docs/fairness.md: Waitlist): join for 1–4 seats (optionally
  * side by side), see your place, and when seats come back, the offer held for you with its countdown
  * and Pay. Read from `GET /concerts/:id/waitlist/me`, polled, so a reload or a second tab shows the same.
  */
