@@ -1,7 +1,7 @@
 import { runDurableObjectAlarm } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { auditDraw, type FetchJson } from '../../src/lib/draw-audit.ts';
-import { merkleLeafHash, MembershipTree, rootFromPath } from '../../src/lib/draw-membership.ts';
+import { leafHash, merkleLeafHash, MembershipTree, rootFromPath, userDigest } from '../../src/lib/draw-membership.ts';
 import { api, uniqueId } from '../helpers/api.ts';
 import { createConcert, joinOk, room, type JoinBody } from '../helpers/concerts.ts';
 import { expectProblem } from '../helpers/problem.ts';
@@ -57,6 +57,20 @@ describe('the membership tree', () => {
       expect(tree.path(index)).toEqual(path);
       expect(rootFromPath(leaves[index]!, index, 8, path)).toBe(CT_ROOTS[7]);
     }
+  });
+
+  it('gives the salted leaves, root and path docs/fairness.md lists for checking an implementation', () => {
+    const salt = '00'.repeat(32);
+    expect(userDigest(salt, 'fan-1')).toBe('b3b6675397d0ab6261c22c5e9f7b9fec5eab276d2f8b082499d642b9b811ae2b');
+    const leaves = [1, 2, 3].map((seq) => leafHash(seq, userDigest(salt, `fan-${seq}`)));
+    expect(leaves).toEqual([
+      '24748ecd39a833084e5a4b40895c52476b34b6c23f7ce8f6afe00337bb644e2f',
+      '72c8a0b4e7f3d751de45468b1c3071eb51e3d16460ee129692408ee487b47af5',
+      '23a8b7fdfbed0baa4ce8af70973a5af9ffe707e44130c40f8c1eb95c105b9a6f',
+    ]);
+    const tree = new MembershipTree(leaves);
+    expect(tree.root).toBe('8177040278ee81acb34b79801ca8e0ff52bd3a81be2f5c7db76d7b870ecb0e59');
+    expect(tree.path(1)).toEqual([leaves[0], leaves[2]]);
   });
 
   it('proves every leaf of every size up to 40, and nothing with a changed leaf, sibling or index', () => {
