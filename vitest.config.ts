@@ -19,6 +19,7 @@ export default defineConfig({
           UPSTASH_REDIS_REST_TOKEN: inject('upstashToken'),
           AUTH_SECRET: inject('authSecret'),
           QUEUE_TOKEN_SECRET: inject('queueTokenSecret'),
+          ENTRY_POW_SECRET: inject('entryPowSecret'),
           ADMIN_TOKEN: inject('adminToken'),
           DEV_AUTH: 'true',
         },

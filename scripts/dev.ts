@@ -73,6 +73,7 @@ function writeDevVars(s: Stack): void {
     ADMIN_TOKEN: process.env.ADMIN_TOKEN ?? 'dev-admin-token',
     AUTH_SECRET: secret(),
     QUEUE_TOKEN_SECRET: secret(),
+    ENTRY_POW_SECRET: secret(),
   };
   const body = Object.entries(vars)
     .map(([key, value]) => `${key}=${value}`)

@@ -50,6 +50,7 @@ export default async function setup(project: TestProject) {
   project.provide('faults', stack.faults);
   project.provide('authSecret', randomBytes(32).toString('base64url'));
   project.provide('queueTokenSecret', randomBytes(32).toString('base64url'));
+  project.provide('entryPowSecret', randomBytes(32).toString('base64url'));
   project.provide('adminToken', randomBytes(24).toString('base64url'));
   // The model-based run (test/model): how many sequences, and a seed (and path) to replay a failure.
   project.provide('modelRuns', positiveInteger(process.env.MODEL_RUNS) ?? DEFAULT_MODEL_RUNS);

@@ -8,6 +8,7 @@ declare module 'vitest' {
     faults: { neon: string; upstash: string; token: string };
     authSecret: string;
     queueTokenSecret: string;
+    entryPowSecret: string;
     adminToken: string;
     /** Sequences the model-based run tries (MODEL_RUNS; 200 by default). */
     modelRuns: number;

@@ -108,6 +108,7 @@ export async function startBenchStack(log: (message: string) => void): Promise<B
     ADMIN_TOKEN: adminToken,
     AUTH_SECRET: authSecret,
     QUEUE_TOKEN_SECRET: secret(),
+    ENTRY_POW_SECRET: secret(),
   };
   return {
     stack,
@@ -120,7 +121,7 @@ export async function startBenchStack(log: (message: string) => void): Promise<B
       process: 'node scripts/stack-cli.ts (npm run stack) in a process group of its own; DATABASE_URL / UPSTASH_* from the environment ignored',
       postgres: `${stack.postgresKind} ${stack.databaseUrl}, reached by the Worker through the Neon WS adapter ${stack.neonWsProxy || '(none)'}`,
       redis: `redis-server behind the Upstash REST adapter ${stack.upstashUrl}`,
-      secrets: 'AUTH_SECRET, QUEUE_TOKEN_SECRET, ADMIN_TOKEN: fresh random 32 bytes each; DEV_AUTH=true',
+      secrets: 'AUTH_SECRET, QUEUE_TOKEN_SECRET, ENTRY_POW_SECRET, ADMIN_TOKEN: fresh random 32 bytes each; DEV_AUTH=true',
     }),
   };
 }
@@ -163,6 +164,8 @@ export interface QueueSettings {
   holdSeconds?: number;
   paused?: boolean;
   openingOrder?: 'shuffle' | 'fifo';
+  /** Issue 20: a proof of work asked on joining. */
+  entry?: { proofOfWork: { cost: number; surgeJoinsPerSecond?: number } | null };
 }
 
 /** `GET /concerts/:id/opening`: the pre-queue draw's commitment, and its seed once sales have opened. */

@@ -1,5 +1,6 @@
 import { DurableObject } from 'cloudflare:workers';
 import type { JoinBatchResult, JoinResult } from './concert-room/index.ts';
+import type { EntryProof } from '../lib/entry-proof.ts';
 
 /** Most joins one lobby sends the room in one request. @default 100 */
 export const LOBBY_BATCH_SIZE = 100;
@@ -15,6 +16,7 @@ export interface LobbyRequestCounts {
 
 interface Waiting {
   userId: string;
+  proof: EntryProof | null;
   settle: (result: JoinResult) => void;
   fail: (error: unknown) => void;
 }
@@ -38,10 +40,10 @@ export class ConcertLobby extends DurableObject<Env> {
   private draining = false;
   private readonly counts: LobbyRequestCounts = { joins: 0, batches: 0 };
 
-  join(concertId: string, userId: string): Promise<JoinResult> {
+  join(concertId: string, userId: string, proof?: EntryProof | null): Promise<JoinResult> {
     this.counts.joins++;
     return new Promise<JoinResult>((settle, fail) => {
-      this.gathering.push({ userId, settle, fail });
+      this.gathering.push({ userId, proof: proof ?? null, settle, fail });
       if (this.draining) return;
       if (this.gathering.length >= LOBBY_BATCH_SIZE) void this.drain(concertId);
       else this.gatherTimer ??= setTimeout(() => void this.drain(concertId), LOBBY_GATHER_MS);
@@ -62,12 +64,19 @@ export class ConcertLobby extends DurableObject<Env> {
         this.counts.batches++;
         let result: JoinBatchResult;
         try {
-          result = await this.env.CONCERT_ROOM.getByName(concertId).joinBatch(batch.map((waiting) => waiting.userId));
+          result = await this.env.CONCERT_ROOM.getByName(concertId).joinBatch(
+            batch.map((waiting) => waiting.userId),
+            batch.map((waiting) => waiting.proof),
+          );
         } catch (error) {
           for (const waiting of batch) waiting.fail(error);
           continue;
         }
-        batch.forEach((waiting, i) => waiting.settle(result.ok ? { ok: true, ...result.places[i]!, snapshot: result.snapshot } : result));
+        batch.forEach((waiting, i) => {
+          if (!result.ok) return waiting.settle(result);
+          const place = result.places[i]!;
+          waiting.settle('reason' in place ? place : { ok: true, ...place, snapshot: result.snapshot });
+        });
       }
     } finally {
       this.draining = false;

@@ -30,9 +30,9 @@ import { logJson } from './logging.ts';
 /**
  * What a request counts against. Public reads (seat map, concert details, lists, by-date, opening)
  * share `read`; `account` is a user's own balance and ledger reads; `pay`, `cancel` and `refund` are
- * the writes on a reservation after its hold.
+ * the writes on a reservation after its hold; `challenge` is a proof-of-work challenge (issue 20).
  */
-export type RateLimitAction = 'join' | 'status' | 'hold' | 'ws' | 'read' | 'account' | 'pay' | 'cancel' | 'refund';
+export type RateLimitAction = 'join' | 'challenge' | 'status' | 'hold' | 'ws' | 'read' | 'account' | 'pay' | 'cancel' | 'refund';
 
 /**
  * Seconds a limited client is told to wait: the binding's period (the `simple.period` of both

@@ -1,6 +1,7 @@
 // zod schemas shared by validation, the OpenAPI document and tests.
 import { z } from '@hono/zod-openapi';
 import { QUEUE_CONFIG_LIMITS } from '../durable-objects/concert-room/model.ts';
+import { DEFAULT_SURGE_JOINS_PER_SECOND, MAX_ENTRY_POW_COST } from './entry-proof.ts';
 
 export const UuidSchema = z.uuid().openapi({ example: '6f1c2a52-8d0e-4c4e-9a55-0e2f4c7b9a10' });
 
@@ -12,6 +13,24 @@ export const DateTimeSchema = z.iso.datetime({ offset: true }).openapi({ example
 export const ConcertIdParams = z.object({ id: UuidSchema.openapi({ param: { name: 'id', in: 'path' } }) });
 
 const positiveInt = (max: number) => z.number().int().min(1).max(max);
+
+/** What a join must bring (issue 20, docs/entry.md): `proofOfWork: null` asks for nothing. */
+export const EntryConfigSchema = z
+  .strictObject({
+    proofOfWork: z
+      .strictObject({
+        cost: positiveInt(MAX_ENTRY_POW_COST).openapi({
+          description: 'Mean attempts a fan\'s solver makes (each PBKDF2-SHA-256 of 1,000 rounds; 500 ≈ 0.2 s of one native core); also the least a join accepts',
+        }),
+        surgeJoinsPerSecond: positiveInt(1_000_000)
+          .default(DEFAULT_SURGE_JOINS_PER_SECOND)
+          .openapi({
+            description: `From this many joins a second, new challenges cost 2× (4× from twice the rate, 8× from four times, never more). @default ${DEFAULT_SURGE_JOINS_PER_SECOND}`,
+          }),
+      })
+      .nullable(),
+  })
+  .openapi('EntryConfig');
 
 /** Admin-settable queue settings; every field optional on PATCH. */
 export const QueueConfigPatchSchema = z
@@ -30,6 +49,7 @@ export const QueueConfigPatchSchema = z
       description: "Pre-queue order: fans who joined before sales opened are drawn at random at opening ('shuffle', auditable through GET /concerts/{id}/opening) or kept in arrival order ('fifo'). Fixed once sales open. @default 'shuffle'",
     }),
     waitlistOfferSeconds: positiveInt(QUEUE_CONFIG_LIMITS.waitlistOfferSeconds),
+    entry: EntryConfigSchema.openapi({ description: 'A proof of work asked on joining (null: none). @default {proofOfWork: null}' }),
   })
   .partial()
   .openapi('QueueConfigPatch');
@@ -45,5 +65,8 @@ export const QueueConfigSchema = z
     openingOrder: z.enum(['shuffle', 'fifo']),
     lobbyShards: z.number().int(),
     waitlistOfferSeconds: z.number().int(),
+    entry: z.object({
+      proofOfWork: z.object({ cost: z.number().int(), surgeJoinsPerSecond: z.number().int() }).nullable(),
+    }),
   })
   .openapi('QueueConfig');

@@ -4,7 +4,7 @@ import { AppError } from '../lib/errors.ts';
 import { concertRevenue } from '../db/reports-repo.ts';
 import { purgeConcertLists } from '../lib/edge-cache.ts';
 import { problemResponse } from '../lib/problem-schemas.ts';
-import { ConcertIdParams, DateSchema, DateTimeSchema, QueueConfigPatchSchema, QueueConfigSchema, UuidSchema } from '../lib/schemas.ts';
+import { ConcertIdParams, DateSchema, DateTimeSchema, EntryConfigSchema, QueueConfigPatchSchema, QueueConfigSchema, UuidSchema } from '../lib/schemas.ts';
 import { createConcert, MAX_SEATS_PER_CONCERT } from '../services/concerts.ts';
 import { concertNotFound } from '../services/queue.ts';
 import { ConcertSummarySchema } from './concerts.ts';
@@ -27,6 +27,9 @@ export const CreateConcertSchema = z
       .max(50)
       .optional(),
     queue: QueueConfigPatchSchema.optional(),
+    entry: EntryConfigSchema.optional().openapi({
+      description: 'What a join must bring (issue 20): `{proofOfWork: {cost}}` asks for a proof of work (docs/entry.md). Same as queue.entry. @default {proofOfWork: null}',
+    }),
     refunds: z
       .strictObject({
         fee: z.number().int().min(0).max(1_000_000).openapi({ description: 'Points kept from an owner\'s refund. @default 0' }),

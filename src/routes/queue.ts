@@ -18,12 +18,60 @@ import { invalidQueueToken, verifyQueueToken } from '../lib/queue-token.ts';
 import { drawPending } from '../services/concert-reads.ts';
 import { checkAddressLimit, checkUserLimit, limitByAddress, limitByUser } from '../lib/rate-limit.ts';
 import { UuidSchema } from '../lib/schemas.ts';
-import { concertNotFound, joinQueue, lobbyShardsOf, queueStatus, rememberLobbyShards, type QueueDeps } from '../services/queue.ts';
+import { concertNotFound, entryChallenge, joinQueue, lobbyShardsOf, queueStatus, rememberLobbyShards, type QueueDeps } from '../services/queue.ts';
 import type { App, AppEnv } from '../types.ts';
 
 const QueueStatusName = z.enum(['waiting', 'admitted', 'completed', 'expired', 'sold_out']);
 
-export const JoinRequestSchema = z.strictObject({ concertId: UuidSchema }).openapi('QueueJoinRequest');
+export const JoinRequestSchema = z
+  .strictObject({
+    concertId: UuidSchema,
+    altcha: z
+      .string()
+      .min(1)
+      .max(4096)
+      .optional()
+      .openapi({
+        description:
+          'The proof of work, when the concert asks for one (GET /queue/challenge says): ALTCHA\'s payload, base64 of JSON `{challenge, solution: {counter, derivedKey}}`. Single-use; ignored by a concert that asks for none.',
+      }),
+  })
+  .openapi('QueueJoinRequest');
+
+const ChallengeQuerySchema = z.object({ concertId: UuidSchema.openapi({ param: { name: 'concertId', in: 'query' } }) });
+
+export const ChallengeResponseSchema = z
+  .object({
+    required: z.boolean().openapi({ description: 'Whether this concert asks for a proof of work on joining; false: join without one' }),
+    cost: z.number().int().optional().openapi({ description: 'Mean attempts the challenge takes (each PBKDF2-SHA-256 of 1,000 rounds); raised while joins per second are high' }),
+    challenge: z
+      .object({
+        parameters: z.record(z.string(), z.unknown()),
+        signature: z.string().optional(),
+      })
+      .optional()
+      .openapi({ description: 'An ALTCHA v2 challenge (altcha-lib solveChallenge / solveChallengeWorkers), bound to you and this concert, expiring in 5 minutes' }),
+  })
+  .openapi('QueueChallenge');
+
+const powProblems = 'POW_REQUIRED, POW_EXPIRED, POW_WRONG_CONCERT, POW_WRONG_USER, POW_TOO_CHEAP, POW_INVALID, POW_REUSED';
+
+const challengeRoute = createRoute({
+  method: 'get',
+  path: '/queue/challenge',
+  tags: ['queue'],
+  summary: 'A proof-of-work challenge to solve before joining, when the concert asks for one',
+  security: [{ userToken: [] }],
+  middleware: [limitByAddress('challenge'), requireUser, limitByUser('challenge', (c) => c.get('userId'))] as const,
+  request: { query: ChallengeQuerySchema },
+  responses: {
+    200: { description: 'A challenge, or required: false', content: { 'application/json': { schema: ChallengeResponseSchema } } },
+    400: problemResponse('Invalid query (VALIDATION_FAILED)'),
+    401: problemResponse('Missing or invalid user token (UNAUTHENTICATED)'),
+    404: problemResponse('No such concert (CONCERT_NOT_FOUND)'),
+    429: problemResponse('Too many challenges from this user or address (RATE_LIMITED, with Retry-After)'),
+  },
+});
 const RandomizedAtOpening = z.literal(true).optional().openapi({
   description:
     'Present while sales have not opened and the pre-queue is to be drawn at random: position is then your number in the pre-queue (how many had joined when you did), not your place, and estimatedWaitSeconds counts until opening',
@@ -63,8 +111,9 @@ const joinRoute = createRoute({
   request: { body: { required: true, content: { 'application/json': { schema: JoinRequestSchema } } } },
   responses: {
     201: { description: 'Your place and queue token', content: { 'application/json': { schema: JoinResponseSchema } } },
-    400: problemResponse('Invalid body (VALIDATION_FAILED)'),
+    400: problemResponse('Invalid body, or an altcha field that is not base64 JSON (VALIDATION_FAILED)'),
     401: problemResponse('Missing or invalid user token (UNAUTHENTICATED)'),
+    403: problemResponse(`The concert asks for a proof of work and this join brought none, or a refused one (${powProblems})`),
     404: problemResponse('No such concert (CONCERT_NOT_FOUND)'),
     429: problemResponse('Too many joins from this user or address (RATE_LIMITED, with Retry-After)'),
   },
@@ -175,6 +224,7 @@ function queueDeps(c: Context<AppEnv>, concertId: string): QueueDeps {
     lobby: (shard) => c.env.CONCERT_LOBBY.getByName(`${concertId}/${shard}`),
     lobbyShards: lobbyShardsOf(concertId),
     queueTokenSecret: c.env.QUEUE_TOKEN_SECRET,
+    entryPowSecret: c.env.ENTRY_POW_SECRET,
     publish: (id: string, snapshot: AdmissionSnapshot) =>
       c.executionCtx.waitUntil(publishSnapshot(id, snapshot).catch((error: unknown) => logJson('warn', 'snapshot publish failed', { error: String(error) }))),
   };
@@ -182,10 +232,17 @@ function queueDeps(c: Context<AppEnv>, concertId: string): QueueDeps {
 
 export function registerQueueRoutes(app: App): void {
   app.openapi(joinRoute, async (c) => {
-    const { concertId } = c.req.valid('json');
+    const { concertId, altcha } = c.req.valid('json');
     // A fresh isolate learns the lobby count from the edge snapshot, or from the room's first answer.
     if (lobbyShardsOf(concertId) === undefined) rememberLobbyShards(concertId, (await readSnapshot(concertId))?.lobbyShards);
-    return c.json(await joinQueue(queueDeps(c, concertId), c.get('userId'), concertId), 201);
+    return c.json(await joinQueue(queueDeps(c, concertId), c.get('userId'), concertId, altcha), 201);
+  });
+
+  app.openapi(challengeRoute, async (c) => {
+    const { concertId } = c.req.valid('query');
+    // Each challenge is fresh and personal: never cached anywhere.
+    c.header('Cache-Control', 'no-store');
+    return c.json(await entryChallenge(queueDeps(c, concertId), c.get('userId'), concertId), 200);
   });
 
   app.openapi(statusRoute, async (c) => {

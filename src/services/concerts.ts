@@ -14,6 +14,7 @@ export interface CreateConcertInput {
   seats?: { count: number; price: number } | undefined;
   sections?: { name: string; count: number; price: number }[] | undefined;
   queue?: Partial<QueueConfig> | undefined;
+  entry?: QueueConfig['entry'] | undefined;
   refunds?: { fee?: number | undefined; cutoffHours?: number | undefined } | undefined;
 }
 
@@ -50,7 +51,7 @@ export async function createConcert(deps: { db: HttpDb; roomFor: (id: string) =>
   // A show already begun could sell nothing anyone can attend, and its refund deadline has passed.
   if (startsAt.getTime() <= Date.now()) throw invalidField('startsAt', 'must be in the future');
   if (salesOpenAt.getTime() >= startsAt.getTime()) throw invalidField('salesOpenAt', 'must be before startsAt');
-  const queue = { ...DEFAULT_QUEUE_CONFIG, ...input.queue };
+  const queue = { ...DEFAULT_QUEUE_CONFIG, ...input.queue, ...(input.entry ? { entry: input.entry } : {}) };
   const row = await insertConcert(deps.db, {
     title: input.title,
     venue: input.venue,

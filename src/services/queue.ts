@@ -4,6 +4,7 @@ import { describeError, logJson } from '../lib/logging.ts';
 import { certainlyWaiting, waitingStatus, type AdmissionSnapshot, type QueueStatus } from '../durable-objects/concert-room/model.ts';
 import { notFound } from '../lib/errors.ts';
 import { invalidQueueToken, signQueueToken, type QueueClaims } from '../lib/queue-token.ts';
+import { createEntryChallenge, powRequired, powReused, powTooCheap, verifyEntryProof, type EntryProof } from '../lib/entry-proof.ts';
 
 export type RoomStub = DurableObjectStub<ConcertRoom>;
 export type LobbyStub = DurableObjectStub<ConcertLobby>;
@@ -15,6 +16,8 @@ export interface QueueDeps {
   /** The concert's lobby shard count as this isolate last saw it (1 when unknown). */
   lobbyShards?: number;
   queueTokenSecret: string;
+  /** HMAC secret of proof-of-work challenges (ENTRY_POW_SECRET); needed only by concerts that ask for one. */
+  entryPowSecret?: string | undefined;
   /** Publishes a fresh snapshot to the edge cache in the background. */
   publish: (concertId: string, snapshot: AdmissionSnapshot) => void;
 }
@@ -46,23 +49,33 @@ export function lobbyShardFor(userId: string, shards: number): number {
 }
 
 /** Sends a join to the user's lobby shard when the concert has several, else to the room. */
-async function placeInLine(deps: QueueDeps, userId: string, concertId: string): Promise<JoinResult> {
+async function placeInLine(deps: QueueDeps, userId: string, concertId: string, proof: EntryProof | null): Promise<JoinResult> {
   const shards = deps.lobbyShards ?? 1;
-  if (shards <= 1 || !deps.lobby) return deps.room.join(userId);
+  if (shards <= 1 || !deps.lobby) return deps.room.join(userId, proof);
   try {
-    return await deps.lobby(lobbyShardFor(userId, shards)).join(concertId, userId);
+    return await deps.lobby(lobbyShardFor(userId, shards)).join(concertId, userId, proof);
   } catch (error) {
     // A lobby reset mid-batch (or unreachable): the room itself places the fan, and if the lost
-    // batch had reached it, answers with the place that batch gave.
+    // batch had reached it, answers with the place that batch gave (the proof it spent included).
     logJson('warn', 'lobby join failed; joining at the room', { concertId, ...describeError(error) });
-    return deps.room.join(userId);
+    return deps.room.join(userId, proof, true);
   }
 }
 
-/** Joins the line (or re-joins: same place, same token) and signs the queue token. */
-export async function joinQueue(deps: QueueDeps, userId: string, concertId: string) {
-  const result = await placeInLine(deps, userId, concertId);
-  if (!result.ok) throw concertNotFound(concertId);
+/**
+ * Joins the line (or re-joins: same place, same token) and signs the queue token. `altcha`: the
+ * join's proof of work (issue 20), checked here without any store; the room says whether the concert
+ * asks for one and refuses a challenge used before.
+ */
+export async function joinQueue(deps: QueueDeps, userId: string, concertId: string, altcha?: string) {
+  const proof = altcha === undefined ? null : await verifyEntryProof(deps.entryPowSecret, altcha, { userId, concertId });
+  const result = await placeInLine(deps, userId, concertId, proof);
+  if (!result.ok) {
+    if (result.reason === 'POW_REQUIRED') throw powRequired();
+    if (result.reason === 'POW_REUSED') throw powReused();
+    if (result.reason === 'POW_TOO_CHEAP') throw powTooCheap(result.cost);
+    throw concertNotFound(concertId);
+  }
   rememberLobbyShards(concertId, result.snapshot.lobbyShards);
   // No snapshot publish here: a join moves nobody's position, and the room publishes whenever
   // admission does move the watermark.
@@ -75,6 +88,17 @@ export async function joinQueue(deps: QueueDeps, userId: string, concertId: stri
     ...(result.status.randomizedAtOpening ? { randomizedAtOpening: true as const } : {}),
     ...(result.status.waitlist ? { waitlist: result.status.waitlist } : {}),
   };
+}
+
+/**
+ * A proof-of-work challenge for `userId` joining `concertId` at the cost the room asks now, or
+ * `{required: false}` when the concert asks for none.
+ */
+export async function entryChallenge(deps: Pick<QueueDeps, 'room' | 'entryPowSecret'>, userId: string, concertId: string) {
+  const asked = await deps.room.entryChallengeCost();
+  if (!asked.ok) throw concertNotFound(concertId);
+  if (asked.cost === null) return { required: false as const };
+  return { required: true as const, cost: asked.cost, challenge: await createEntryChallenge(deps.entryPowSecret, { userId, concertId, cost: asked.cost }) };
 }
 
 /**

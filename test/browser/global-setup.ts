@@ -37,6 +37,7 @@ export default async function setup(project: TestProject) {
         UPSTASH_REDIS_REST_TOKEN: stack.upstashToken,
         AUTH_SECRET: randomBytes(32).toString('base64url'),
         QUEUE_TOKEN_SECRET: randomBytes(32).toString('base64url'),
+        ENTRY_POW_SECRET: randomBytes(32).toString('base64url'),
         ADMIN_TOKEN: adminToken,
         DEV_AUTH: 'true',
       },

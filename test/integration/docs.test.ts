@@ -13,6 +13,7 @@ describe('API documentation', () => {
       '/concerts/{id}',
       '/concerts/{id}/seats',
       '/queue/token',
+      '/queue/challenge',
       '/queue/status',
       '/queue/ws',
       '/reservations',

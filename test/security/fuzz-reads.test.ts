@@ -25,6 +25,7 @@ const TIMEOUT_MS = 240_000;
 
 const ENDPOINTS = [
   'GET /queue/status',
+  'GET /queue/challenge',
   'GET /reservations/:key',
   'DELETE /reservations/:id',
   'GET /balance/:userId',
@@ -112,6 +113,37 @@ const queryString = (fields: Record<string, string>) => {
     .join('&');
   return text ? `?${text}` : '';
 };
+
+describe('fuzz: GET /queue/challenge', () => {
+  const concertId = fc.option(segment(() => waitingConcert), { nil: undefined, freq: 8 });
+
+  it.prop([batch(fc.record({ concertId, auth }))], fuzzRuns(RUNS))(
+    'answers a signed-in fan of a real concert 200, and anything else 4xx, writing nothing',
+    async (cases) => {
+      const results = await Promise.all(
+        cases.map((c) =>
+          send('GET /queue/challenge', {
+            method: 'GET',
+            path: `/queue/challenge${c.concertId === undefined ? '' : `?concertId=${urlPart(c.concertId)}`}`,
+            headers: { Authorization: authorization(c.auth) },
+          }),
+        ),
+      );
+      for (const [i, result] of results.entries()) {
+        const c = cases[i]!;
+        const id = c.concertId === undefined ? undefined : wellFormed(c.concertId);
+        const label = JSON.stringify(c);
+        if (c.auth.kind !== 'valid') expectOneOf(result, { 401: ['UNAUTHENTICATED'] }, label);
+        else if (id === undefined || !acceptedBy(UuidSchema, id)) expectOneOf(result, { 400: ['VALIDATION_FAILED'] }, label);
+        else if (id === waitingConcert) expectOneOf(result, { 200: '*' }, label);
+        else expectOneOf(result, { 404: ['CONCERT_NOT_FOUND'] }, label);
+        // That concert asks for no proof of work: the fan is told so, and given no challenge.
+        if (result.status === 200) expect(result.json).toEqual({ required: false });
+      }
+    },
+    TIMEOUT_MS,
+  );
+});
 
 describe('fuzz: GET /queue/status', () => {
   const token = fc.oneof(

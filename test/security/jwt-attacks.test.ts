@@ -91,6 +91,7 @@ function userRoutes(victimNow: Victim): { name: string; send: (token: string) =>
     { name: 'GET /balance/:userId', send: (t) => api(`/balance/${victimNow.userId}`, { headers: bearer(t) }) },
     { name: 'GET /balance/history', send: (t) => api('/balance/history', { headers: bearer(t) }) },
     { name: 'POST /queue/token', send: (t) => api('/queue/token', { method: 'POST', headers: bearer(t), json: { concertId: victimNow.concertId } }) },
+    { name: 'GET /queue/challenge', send: (t) => api(`/queue/challenge?concertId=${victimNow.concertId}`, { headers: bearer(t) }) },
     {
       name: 'POST /reservations',
       send: (t) =>

@@ -57,6 +57,8 @@ import { hasRoomSchema, migrateRoomSchema } from './schema.ts';
 import { QueueSockets } from './sockets.ts';
 import { isSoldOut, listSeats, reconcileSeats, seatCounts, type RoomSeat, type RoomSeatStatus } from './seats.ts';
 import { decideOffers, seatsFreedTick, waitlistStats, type WaitlistOffer } from './waitlist.ts';
+import { checkProofs, JoinRate, pickEntryConfig, spendProofs } from './entry.ts';
+import { surgeCost, type EntryProof } from '../../lib/entry-proof.ts';
 
 /** Postgres connections one room keeps. @default 8 */
 export const ROOM_POOL_SIZE = 8;
@@ -105,6 +107,8 @@ export class ConcertRoom extends DurableObject<Env> {
   private membership: MembershipTree | undefined;
   /** Holds, payments, cancellations, refunds and the waitlist's requests (checkout.ts). */
   private readonly checkout: Checkout;
+  /** Joins placed per second, for the proof of work's surge rule (entry.ts). */
+  private readonly joinRate = new JoinRate();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -158,21 +162,37 @@ export class ConcertRoom extends DurableObject<Env> {
     return this.ready();
   }
 
-  /** Joins the line (or returns the existing place) and admits at once when the window has room. */
-  async join(userId: string): Promise<JoinResult> {
+  /**
+   * Joins the line (or returns the existing place) and admits at once when the window has room.
+   * `proof`: the join's proof of work, already verified by the Worker; the room refuses a reuse.
+   * `afterLostBatch`: the Worker re-sends a join its lobby lost (see checkProofs).
+   */
+  async join(userId: string, proof?: EntryProof | null, afterLostBatch = false): Promise<JoinResult> {
     this.requests.join++;
-    const result = await this.placeAll([userId]);
-    return result.ok ? { ok: true, ...result.places[0]!, snapshot: result.snapshot } : result;
+    const result = await this.placeAll([userId], [proof], afterLostBatch);
+    if (!result.ok) return result;
+    const place = result.places[0]!;
+    return 'reason' in place ? place : { ok: true, ...place, snapshot: result.snapshot };
   }
 
   /**
    * Joins a batch a lobby gathered (issue 14), in its order, in one transaction: one request and one
    * SQLite commit for up to a lobby's batch of fans. Same answers as `join` for each.
    */
-  async joinBatch(userIds: string[]): Promise<JoinBatchResult> {
+  async joinBatch(userIds: string[], proofs?: (EntryProof | null)[]): Promise<JoinBatchResult> {
     this.requests.joinBatch++;
     this.requests.joinedInBatches += userIds.length;
-    return this.placeAll(userIds);
+    return this.placeAll(userIds, proofs ?? []);
+  }
+
+  /**
+   * The cost of a proof-of-work challenge issued now (null: this concert asks for none): the
+   * concert's cost, raised by the surge rule while joins per second are high (surgeCost).
+   */
+  async entryChallengeCost(): Promise<{ ok: true; cost: number | null } | NotFound> {
+    if (!(await this.ready())) return NOT_FOUND;
+    const pow = this.config().entry?.proofOfWork ?? null;
+    return { ok: true, cost: pow ? surgeCost(pow, this.joinRate.perSecond(Date.now())) : null };
   }
 
   /** Requests this instance has served, by kind, since it started (for bench:rush's per-object figures). */
@@ -181,30 +201,46 @@ export class ConcertRoom extends DurableObject<Env> {
     return { ...this.requests, holdStatements: statements, holdsWritten: holds };
   }
 
-  private async placeAll(userIds: readonly string[]): Promise<JoinBatchResult> {
+  private async placeAll(
+    allUserIds: readonly string[],
+    allProofs: readonly (EntryProof | null | undefined)[],
+    afterLostBatch = false,
+  ): Promise<JoinBatchResult> {
     if (!(await this.ready())) return { ok: false, reason: 'CONCERT_NOT_FOUND' };
     const now = Date.now();
-    const rows = this.change(() => {
-      // Whoever joins at or after opening goes behind the pre-queue, which is fixed first.
-      fixDraw(this.sql, this.config(), this.salesOpenAt(), now);
-      const placed = userIds.map((userId) => joinLine(this.sql, userId, now, REISSUE_AFTER_SECONDS));
-      if (!placed.some((place) => place.joined)) return { placed, touched: {} };
-      const moved = this.advance(now);
-      // Only a join that let someone in changes a joiner's row after its insert.
-      const fresh = moved.admitted > 0 ? placed.map(({ row, joined }) => ({ row: findBySeq(this.sql, row.seq)!, joined })) : placed;
-      return { placed: fresh, touched: { seqs: moved.expired } };
-    }).placed;
-    await this.settle();
+    const entry = this.config().entry;
+    const joins = allUserIds.map((userId, i) => ({ userId, proof: allProofs[i] }));
+    // Decided before the change and with no await in between: a refused join writes nothing.
+    const refusals = checkProofs(this.sql, entry, joins, afterLostBatch);
+    const accepted = joins.filter((_, i) => !refusals[i]);
+    const userIds = accepted.map((join) => join.userId);
+    // A proof sent where none is asked is not spent: the concert may turn its gate on later.
+    const spent = entry?.proofOfWork ? accepted.filter((join): join is { userId: string; proof: EntryProof } => !!join.proof) : [];
+    this.joinRate.record(userIds.length, now);
+    const rows =
+      userIds.length === 0
+        ? []
+        : this.change(() => {
+            spendProofs(this.sql, spent, now);
+            // Whoever joins at or after opening goes behind the pre-queue, which is fixed first.
+            fixDraw(this.sql, this.config(), this.salesOpenAt(), now);
+            const placed = userIds.map((userId) => joinLine(this.sql, userId, now, REISSUE_AFTER_SECONDS));
+            if (!placed.some((place) => place.joined)) return { placed, touched: {} };
+            const moved = this.advance(now);
+            // Only a join that let someone in changes a joiner's row after its insert.
+            const fresh = moved.admitted > 0 ? placed.map(({ row, joined }) => ({ row: findBySeq(this.sql, row.seq)!, joined })) : placed;
+            return { placed: fresh, touched: { seqs: moved.expired } };
+          }).placed;
+    if (rows.length > 0) await this.settle();
     const snap = this.snapshot();
+    let next = 0;
     return {
       ok: true,
-      places: rows.map(({ row, joined }) => ({
-        seq: row.seq,
-        jti: row.jti,
-        issuedAt: row.issued_at,
-        joined,
-        status: statusOf(row, snap, now),
-      })),
+      places: refusals.map((refusal) => {
+        if (refusal) return refusal;
+        const { row, joined } = rows[next++]!;
+        return { seq: row.seq, jti: row.jti, issuedAt: row.issued_at, joined, status: statusOf(row, snap, now) };
+      }),
       snapshot: snap,
     };
   }
@@ -558,7 +594,7 @@ export class ConcertRoom extends DurableObject<Env> {
   private config(): QueueConfig {
     const stored = readMeta<QueueConfig>(this.sql, 'config');
     if (!stored) return DEFAULT_QUEUE_CONFIG;
-    if (stored.openingOrder && stored.waitlistOfferSeconds !== undefined && stored.lobbyShards !== undefined) return stored;
+    if (stored.openingOrder && stored.waitlistOfferSeconds !== undefined && stored.lobbyShards !== undefined && stored.entry !== undefined) return stored;
     // A room configured before a setting existed gets its default, except the pre-queue order: a
     // config stored before the draw existed belongs to a room that admits by arrival.
     return { ...DEFAULT_QUEUE_CONFIG, openingOrder: 'fifo', ...(stored as Partial<QueueConfig>) };
@@ -634,5 +670,7 @@ function pickQueueConfig(raw: Record<string, unknown>): Partial<QueueConfig> {
   }
   if (typeof raw.paused === 'boolean') picked.paused = raw.paused;
   if (raw.openingOrder === 'shuffle' || raw.openingOrder === 'fifo') picked.openingOrder = raw.openingOrder;
+  const entry = pickEntryConfig(raw.entry);
+  if (entry) picked.entry = entry;
   return picked;
 }

@@ -1,5 +1,6 @@
 // Types and pure rules shared by the room and the Worker (which answers waiting polls at the edge).
 import { rankOfPlace } from '../../lib/opening-shuffle.ts';
+import type { EntryConfig } from '../../lib/entry-proof.ts';
 
 /** How fans who joined before sales opened are ordered: drawn at random at opening, or by arrival. */
 export type OpeningOrder = 'shuffle' | 'fifo';
@@ -24,6 +25,8 @@ export interface QueueConfig {
   lobbyShards: number;
   /** How long a waitlist offer (a hold made for the next fan when seats come back) lasts unless paid. @default 120 */
   waitlistOfferSeconds: number;
+  /** What a join must bring (issue 20): a proof of work, or nothing. @default { proofOfWork: null } */
+  entry: EntryConfig;
 }
 
 export const DEFAULT_QUEUE_CONFIG: QueueConfig = {
@@ -36,6 +39,7 @@ export const DEFAULT_QUEUE_CONFIG: QueueConfig = {
   openingOrder: 'shuffle',
   lobbyShards: 1,
   waitlistOfferSeconds: 120,
+  entry: { proofOfWork: null },
 };
 
 /** Upper bounds admins may set; beyond them a setting is a typo, not a policy. */

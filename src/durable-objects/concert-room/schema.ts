@@ -1,3 +1,4 @@
+import { ENTRY_SPENT_MIGRATION } from './entry.ts';
 /**
  * The room's SQLite schema, as ordered migrations. Applied once in the constructor; `_schema`
  * records how far this object's storage has come, so each step runs exactly once per object.
@@ -247,6 +248,8 @@ export const ROOM_MIGRATIONS: readonly string[] = [
       WHERE last = new.seat_number AND EXISTS (SELECT 1 FROM seat_runs r WHERE r.first = new.seat_number + 1 AND r.section = new.section);
      DELETE FROM seat_runs WHERE first = new.seat_number + 1 AND section = new.section;
    END;`,
+  // Issue 20: challenges already used to join (entry.ts), so a proof of work buys one place only.
+  ENTRY_SPENT_MIGRATION,
 ];
 
 /**

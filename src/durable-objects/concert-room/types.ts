@@ -5,6 +5,9 @@ import type { HeldSeat } from './holds.ts';
 import type { AdmissionSnapshot, OpeningOrder, QueueConfig, QueueStatus } from './model.ts';
 import type { RoomSeatStatus, SeatDifference } from './seats.ts';
 import type { WaitlistEntryView, WaitlistStatus } from './waitlist.ts';
+import type { EntryRefusal } from './entry.ts';
+
+export type { EntryRefusal } from './entry.ts';
 
 export type NotFound = { ok: false; reason: 'CONCERT_NOT_FOUND' };
 
@@ -20,9 +23,10 @@ export interface JoinPlace {
   status: QueueStatus;
 }
 
-export type JoinResult = ({ ok: true; snapshot: AdmissionSnapshot } & JoinPlace) | NotFound;
+export type JoinResult = ({ ok: true; snapshot: AdmissionSnapshot } & JoinPlace) | NotFound | EntryRefusal;
 
-export type JoinBatchResult = { ok: true; places: JoinPlace[]; snapshot: AdmissionSnapshot } | NotFound;
+/** Each fan's place, or why the room refused them (issue 20: a proof of work missing, reused or too cheap). */
+export type JoinBatchResult = { ok: true; places: (JoinPlace | EntryRefusal)[]; snapshot: AdmissionSnapshot } | NotFound;
 
 export interface RoomRequestCounts {
   /** Single joins (straight from a Worker). */
