@@ -1,6 +1,6 @@
 import { Hono } from 'hono';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Deadline, REDIS_DEADLINE_MS, requestDeadline } from '../../src/lib/deadline.ts';
+import { Deadline, deadlineForRequestStartingNow, REDIS_DEADLINE_MAX_MS, REDIS_DEADLINE_MS, REDIS_DEADLINE_PER_REQUEST_MS, requestDeadline } from '../../src/lib/deadline.ts';
 import { IDEMPOTENCY_CLAIM_MS } from '../../src/lib/idempotency.ts';
 import { testSwitches } from '../../src/lib/test-switches.ts';
 import type { AppEnv } from '../../src/types.ts';
@@ -26,8 +26,39 @@ describe('the request’s Redis deadline (src/lib/deadline.ts)', () => {
     expect(at).toBeLessThanOrEqual(after + REDIS_DEADLINE_MS);
   });
 
-  it('leaves a request far inside its idempotency claim', () => {
-    expect(REDIS_DEADLINE_MS * 4).toBeLessThan(IDEMPOTENCY_CLAIM_MS);
+  it('leaves a request far inside its idempotency claim, however busy the isolate', () => {
+    expect(deadlineForRequestStartingNow(1_000_000)).toBe(REDIS_DEADLINE_MAX_MS);
+    expect(REDIS_DEADLINE_MAX_MS * 4).toBeLessThan(IDEMPOTENCY_CLAIM_MS);
+  });
+
+  it('gives a request starting behind others in flight more time, fixed at its start', async () => {
+    expect(deadlineForRequestStartingNow(0)).toBe(REDIS_DEADLINE_MS);
+    expect(deadlineForRequestStartingNow(100)).toBe(REDIS_DEADLINE_MS + 100 * REDIS_DEADLINE_PER_REQUEST_MS);
+    // Three requests held open: a fourth starts behind them and gets three requests' more time.
+    const app = new Hono<AppEnv>();
+    app.use(requestDeadline);
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    app.get('/hold', async (c) => {
+      await gate;
+      return c.json(c.var.deadline.at);
+    });
+    app.get('/deadline', (c) => c.json(c.var.deadline.at));
+    const deadlineOfNewRequest = async () => {
+      const before = Date.now();
+      const at = await (await app.request('/deadline')).json<number>();
+      return { before, at, after: Date.now() };
+    };
+    const held = [app.request('/hold'), app.request('/hold'), app.request('/hold')].map((answer) => Promise.resolve(answer));
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    const busy = await deadlineOfNewRequest();
+    expect(busy.at).toBeGreaterThanOrEqual(busy.before + REDIS_DEADLINE_MS + 3 * REDIS_DEADLINE_PER_REQUEST_MS);
+    expect(busy.at).toBeLessThanOrEqual(busy.after + REDIS_DEADLINE_MS + 3 * REDIS_DEADLINE_PER_REQUEST_MS);
+    release();
+    await Promise.all(held);
+    // Once they are done, a new request is back to the idle deadline.
+    const idle = await deadlineOfNewRequest();
+    expect(idle.at).toBeLessThanOrEqual(idle.after + REDIS_DEADLINE_MS);
   });
 
   it('follows the test switch', async () => {
