@@ -47,6 +47,10 @@
  * `--ceiling-seconds` (5) `--warmup` (3) `--lead-seconds` (estimated) `--max-seconds` (1200)
  * `--opening-order shuffle|fifo` (shuffle, the API's default) `--lobby-shards K` (1: joins go to the
  * room; K > 1: through K lobby objects, and the join requests per object per second are printed).
+ * `--proof-of-work` (issue 20): the concert asks for a proof of work at cost `--pow-cost` (20); after
+ * the charges every fan fetches a challenge (`GET /queue/challenge`) and solves it with the native
+ * solver (bench/lib/entry-pow.ts, node:crypto) before the joins phase, whose joins carry it; the
+ * solver's CPU per 1,000 places (what a scripted attacker pays) is printed beside the join rate.
  *
  * `--latency neon=MS,redis=MS` adds that much to every Postgres round trip and Upstash request in the
  * local adapters (bench/lib/wire.ts), from before the ceilings to the end; the round trips they
@@ -82,6 +86,7 @@ import { parseModes, startWorker } from './lib/worker.ts';
 import type { WorkerMode, WorkerUnderTest } from './lib/worker.ts';
 import { findViolationsWith } from '../test/helpers/invariant-rules.ts';
 import { describeLatency, latencyFlag, latencyLabel, readWire, setLatency } from './lib/wire.ts';
+import { attemptMs, entryProofField, solveEntryChallenge, type EntryChallenge } from './lib/entry-pow.ts';
 import type { WireCounts } from './lib/wire.ts';
 import type { QueryFn, RoomView, Violation } from '../test/helpers/invariant-rules.ts';
 
@@ -111,7 +116,11 @@ function openingOrderFlag(): 'shuffle' | 'fifo' {
   return raw;
 }
 const OPENING_ORDER = openingOrderFlag();
+/** Issue 20: fans solve a proof of work (native solver) before joining. */
+const PROOF_OF_WORK = process.argv.slice(2).includes('--proof-of-work');
+const POW_COST = intFlag('pow-cost', 20);
 const QUEUE = {
+  ...(PROOF_OF_WORK ? { entry: { proofOfWork: { cost: POW_COST } } } : {}),
   openingOrder: OPENING_ORDER,
   lobbyShards: intFlag('lobby-shards', 1),
   admitPerWindow: intFlag('admit-per-window', 250),
@@ -241,6 +250,9 @@ async function callOnce(endpoint: string, request: RequestSpec): Promise<LoadRes
   }
 }
 
+/** The bench's own solving (--proof-of-work): the attacker's cost, from the generator's CPU. */
+const powSolve = { solved: 0, attempts: 0, cpuMs: 0 };
+
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Seconds a 429/503 asks to wait (Retry-After), at least 1. */
@@ -287,6 +299,8 @@ interface Fan {
   viaSocket: boolean;
   outcome?: Outcome;
   seatsBought: number;
+  /** The solved proof of work the join carries (--proof-of-work). */
+  altcha?: string;
 }
 
 /** The `seq` claim of a queue token (its payload, not verified: the bench only reads its own token). */
@@ -673,7 +687,10 @@ async function main(target: Target): Promise<void> {
     // A join is a token's signing plus one room RPC: at most 2 token issues (the rates measured here,
     // 2026-11-25); sockets open at 300–450/s. A few seconds to spare. (Not from the charges: their
     // retries after a 503 would stretch the estimate by the Retry-After waits.)
-    const lead = LEAD_S ?? Math.ceil(tokenSeconds * (ready.length / FANS) * 2 + socketBudget / 300 + 5);
+    // With --proof-of-work the fans also fetch and solve a challenge each before joining (1.5× the
+    // solver's time measured here, plus a challenge request costing about a join).
+    const solveSeconds = PROOF_OF_WORK ? (ready.length * POW_COST * attemptMs() * 1.5) / 1000 + tokenSeconds * (ready.length / FANS) : 0;
+    const lead = LEAD_S ?? Math.ceil(tokenSeconds * (ready.length / FANS) * 2 + socketBudget / 300 + 5 + solveSeconds);
     salesOpenAt = Date.now() + lead * 1000;
     concertId = await createConcert(target.url, target.adminToken, {
       title: `bench:rush ${formatCount(FANS)} fans, ${formatCount(SEATS)} seats`,
@@ -685,10 +702,27 @@ async function main(target: Target): Promise<void> {
     log(`concert ${concertId}: ${formatCount(SEATS)} seats at ${PRICE}; sales open in ${lead} s; queue ${JSON.stringify(QUEUE)}`);
     drawBefore = await openingDraw(target.url, concertId);
     rush.concertId = concertId;
+    if (PROOF_OF_WORK) {
+      // Solved before the joins, so the joins phase measures joins, not the generator's hashing.
+      await phase('challenges (GET /queue/challenge) and native solves', ready, async (fan) => {
+        const r = await call('GET /queue/challenge', { method: 'GET', path: `/queue/challenge?concertId=${concertId}`, headers: { authorization: `Bearer ${fan.token!}` } });
+        const challenge = r?.status === 200 ? r.json<{ challenge?: EntryChallenge }>()?.challenge : undefined;
+        if (!challenge) return;
+        const before = process.cpuUsage();
+        const solution = solveEntryChallenge(challenge);
+        const used = process.cpuUsage(before);
+        powSolve.cpuMs += (used.user + used.system) / 1000;
+        powSolve.attempts += solution.attempts;
+        powSolve.solved++;
+        fan.altcha = entryProofField(challenge, solution);
+      });
+      log(`proof of work: ${formatCount(powSolve.solved)} solved at cost ${POW_COST}, ${(powSolve.cpuMs / 1000).toFixed(1)} CPU-s (${(powSolve.cpuMs / powSolve.solved).toFixed(1)} CPU-s per 1,000 places), ${(powSolve.attempts / powSolve.solved).toFixed(0)} attempts each on average`);
+    }
 
     joinSeconds = await phase('joins (POST /queue/token)', ready, async (fan) => {
       fan.joinSentAt = performance.now();
-      const r = await call('POST /queue/token', { method: 'POST', path: '/queue/token', headers: { authorization: `Bearer ${fan.token!}` }, json: { concertId } });
+      const json = fan.altcha ? { concertId, altcha: fan.altcha } : { concertId };
+      const r = await call('POST /queue/token', { method: 'POST', path: '/queue/token', headers: { authorization: `Bearer ${fan.token!}` }, json });
       const body = r?.status === 201 ? r.json<{ token: string; status: string }>() : undefined;
       if (!body) return;
       fan.queueToken = body.token;
@@ -794,6 +828,12 @@ async function main(target: Target): Promise<void> {
   );
   console.log(`\nRush (${startedAt.toISOString()}, ${rushSeconds.toFixed(0)} s from the first token to the last fan done; ${totalS.toFixed(0)} s in all)`);
   console.log(`  joins: ${formatCount(progress.joined)} in ${joinSeconds.toFixed(1)} s = ${formatCount(progress.joined / joinSeconds)} joins/s; ${leadNote}`);
+  if (PROOF_OF_WORK) {
+    console.log(
+      `  proof of work (cost ${POW_COST}): ${formatCount(powSolve.solved)} solved by the native solver in ${(powSolve.cpuMs / 1000).toFixed(1)} CPU-s = ` +
+        `${(powSolve.cpuMs / powSolve.solved).toFixed(1)} CPU-s per 1,000 places, ${(powSolve.attempts / powSolve.solved).toFixed(0)} attempts each on average`,
+    );
+  }
   if (joinObjects) {
     const lobbies = joinObjects.lobbiesPerSecond;
     console.log(
@@ -911,6 +951,7 @@ async function main(target: Target): Promise<void> {
     queue: QUEUE,
     concertId,
     joinsPerSecond: progress.joined / joinSeconds,
+    proofOfWork: PROOF_OF_WORK ? { cost: POW_COST, ...powSolve, cpuSecondsPer1000Places: powSolve.cpuMs / powSolve.solved } : null,
     joinObjects,
     joinOrderError,
     joined: progress.joined,
