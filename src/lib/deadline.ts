@@ -81,16 +81,18 @@ export const redisFailure = (deadline: Deadline, error: unknown): unknown => (de
  * More time per other request in flight in this isolate when a request starts. One workerd thread
  * reads every request's Redis answers in turn: with hundreds in flight (bench:rush at 500 clients), a
  * healthy Redis's answer is read seconds after it came, and a flat 1.5 s failed thousands of requests
- * closed that Redis had answered (docs/benchmarks.md: 752 → 8,453 × 503). @default 10
+ * closed that Redis had answered (docs/benchmarks.md: 752 → 8,453 × 503; at 10 ms each and 5 s at most,
+ * still 233 charges of 3,000 at 500 clients). About what the old per-call budgets gave a request of
+ * two or three Redis calls. @default 20
  */
-export const REDIS_DEADLINE_PER_REQUEST_MS = 10;
+export const REDIS_DEADLINE_PER_REQUEST_MS = 20;
 
 /**
  * No request's deadline is later than this after its start, however busy the isolate: a vanished
- * Redis costs a request at most this, far inside its idempotency claim (IDEMPOTENCY_CLAIM_MS, 30 s).
- * @default 5000
+ * Redis costs a request at most this, inside its idempotency claim (IDEMPOTENCY_CLAIM_MS, 30 s) with
+ * room for the rest of its work. @default 10000
  */
-export const REDIS_DEADLINE_MAX_MS = 5_000;
+export const REDIS_DEADLINE_MAX_MS = 10_000;
 
 let requestsInFlight = 0;
 
