@@ -122,18 +122,21 @@ const joinRoute = createRoute({
 /** `true` or `false` on `GET /queue/status`: whether the operator has paused admission. */
 export const QUEUE_PAUSED_HEADER = 'Queue-Paused';
 
+/** The reads a fan makes with their queue token: its place checked, and the status budget per address and per user. */
+const byQueueToken = [
+  limitByAddress('status'),
+  requireQueueToken,
+  optionalUserMatchesQueueToken,
+  limitByUser('status', (c) => c.get('queueClaims').userId),
+] as const;
+
 const statusRoute = createRoute({
   method: 'get',
   path: '/queue/status',
   tags: ['queue'],
   summary: 'Your place in line, or your session; send the queue token as Queue-Token (and, optionally, your user token)',
   request: { headers: z.object({ 'queue-token': z.string().optional() }) },
-  middleware: [
-    limitByAddress('status'),
-    requireQueueToken,
-    optionalUserMatchesQueueToken,
-    limitByUser('status', (c) => c.get('queueClaims').userId),
-  ] as const,
+  middleware: [...byQueueToken] as const,
   responses: {
     200: {
       description: 'Current status',
@@ -169,12 +172,7 @@ const proofRoute = createRoute({
   tags: ['queue'],
   summary: 'Proof that your place was drawn with the pre-queue, and the rank the draw gave it (send the queue token as Queue-Token)',
   request: { headers: z.object({ 'queue-token': z.string().optional() }) },
-  middleware: [
-    limitByAddress('status'),
-    requireQueueToken,
-    optionalUserMatchesQueueToken,
-    limitByUser('status', (c) => c.get('queueClaims').userId),
-  ] as const,
+  middleware: [...byQueueToken] as const,
   responses: {
     200: { description: 'Your place, rank and inclusion proof', content: { 'application/json': { schema: ProofSchema } } },
     401: problemResponse('Missing or invalid queue token, or an invalid user token (INVALID_QUEUE_TOKEN, UNAUTHENTICATED)'),
